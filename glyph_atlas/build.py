@@ -103,7 +103,7 @@ class Report:
     yield f"kept {len(self.kept)} faces, charset of {len(charset)} characters"
     yield from self.cell_extremes
     if self.uncovered:
-      yield f"no kept face has {self.uncovered!r}: these characters are present in no font"
+      yield f"no kept face has a glyph for {self.uncovered!r} (present=False in every font)"
     yield ""
     yield f"left out ({len(self.left_out)}):"
     for what, why in self.left_out:
@@ -129,7 +129,8 @@ def report_path(out: str) -> str:
   return base + ".report.txt"
 
 
-def find_font_files(paths: Sequence[str], exclude: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+def find_font_files(paths: Sequence[str],
+                    exclude: Sequence[str] = ()) -> tuple[list[str], list[str]]:
   """Font files named by `paths` (files, or folders searched recursively).
 
   Returns (files, excluded): files in argument order, each folder's in sorted
@@ -423,10 +424,14 @@ def build_atlas(paths: Sequence[str], charset: str = DEFAULT_CHARSET,
     raise BuildError(f"no font files (.ttf, .otf, .ttc) found in {' '.join(paths)}")
   collect_faces(sources, charset, pixel_size, report, log)
   if not report.kept:
-    raise BuildError(f"none of the {len(sources)} faces is usable (each must have all of A-Z a-z 0-9)")
-  report.uncovered = "".join(ch for ch in charset if not any(f.glyphs[ch].present for f in report.kept))
+    raise BuildError(
+        f"none of the {len(sources)} faces is usable (each must have all of A-Z a-z 0-9)")
+  report.uncovered = "".join(
+      ch for ch in charset if not any(face.glyphs[ch].present for face in report.kept))
   if report.uncovered == charset:
     raise BuildError(f"no font covers the charset {charset!r}")
+  if report.uncovered:
+    print(f"warning: no kept face has a glyph for {report.uncovered!r}", file=log, flush=True)
   report.cell_extremes = _describe_extremes(_extremes(report.kept, charset))
   return assemble(report.kept, charset, pixel_size), report
 
