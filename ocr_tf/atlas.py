@@ -37,6 +37,7 @@ import dataclasses
 import io
 import os
 import zipfile
+import zlib
 from typing import Iterable
 
 import numpy as np
@@ -273,7 +274,7 @@ def load_atlas(path: str | None = None) -> Atlas:
       arrays = {key: npz[key] for key in npz.files}
   except ValueError as e:
     raise AtlasError(f"{where}: holds pickled objects or a malformed array ({e})") from None
-  except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+  except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as e:
     raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {e})") from None
   return validate(arrays, where=where)
 

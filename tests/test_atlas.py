@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import string
+import zipfile
 
 import numpy as np
 import pytest
@@ -120,6 +121,21 @@ def test_truncated_file(tmp_path):
       f.write(data[:cut])
     with pytest.raises(AtlasError, match="corrupt|malformed"):
       load_atlas(path)
+
+
+def test_corrupt_compressed_data(tmp_path):
+  path = str(tmp_path / "atlas.npz")
+  save_atlas(path, make_atlas())
+  with zipfile.ZipFile(path) as z:
+    info = z.getinfo("glyphs.npy")
+  data = bytearray(open(path, "rb").read())
+  start = info.header_offset + 30 + len(info.filename) + 25  # inside the deflate stream
+  for i in range(start, start + 20):
+    data[i] ^= 0xFF
+  with open(path, "wb") as f:
+    f.write(data)
+  with pytest.raises(AtlasError, match="corrupt"):
+    load_atlas(path)
 
 
 class _Trap:
