@@ -4,14 +4,18 @@ Every font face is rendered with Pillow at ``pixel_size`` px per em, one
 character at a time, with the pen on the baseline (anchor "ls"). A character
 counts as present in a face only when
 
-* the face's Unicode cmap maps it to a real glyph (not ``.notdef``),
+* the face's Unicode cmap maps it to a real glyph (not ``.notdef``, and for
+  an ASCII letter or digit not a glyph named for another character, as symbol
+  faces map 'A' to "Alpha"),
 * its rendering differs from the face's ``.notdef`` rendering (the "tofu" box
   drawn for a codepoint the face surely lacks), and
 * it leaves some ink, unless it is whitespace.
 
 Missing (face, character) pairs are kept as ``present=False`` with an all-zero
 bitmap. A face that lacks any of the 62 ASCII letters and digits is left out
-altogether (this drops symbol, dingbat and math-only faces), and so is a second
+altogether, whatever the charset (this drops most symbol, dingbat and
+math-only faces; one whose cmap maps ASCII codepoints to unrelated glyphs with
+uninformative names has to be left out with ``--exclude``), and so is a second
 face with the same "Family Style" name as one already kept.
 """
 
@@ -163,6 +167,7 @@ def find_font_files(paths: Sequence[str],
 
 
 def _fonts_under(folder: str) -> list[str]:
+  """Font files under `folder`, recursively, in sorted order."""
   out = []
   for root, dirs, names in os.walk(folder):
     dirs.sort()
@@ -179,6 +184,7 @@ def face_sources(files: Sequence[str]) -> list[FaceSource]:
 
 
 def _num_faces(path: str) -> int:
+  """How many faces the file holds: the count in a TTC header, else 1."""
   try:
     with open(path, "rb") as f:
       head = f.read(12)
@@ -190,6 +196,7 @@ def _num_faces(path: str) -> int:
 
 
 def require_fonttools() -> None:
+  """Raises BuildError when fontTools, needed to read cmaps, is not installed."""
   try:
     import fontTools.ttLib  # noqa: F401
   except ImportError:
@@ -397,6 +404,7 @@ def assemble(faces: Sequence[Face], charset: str, pixel_size: int) -> Atlas:
 
 
 def check_charset(charset: str) -> None:
+  """Raises BuildError for an empty charset or one that repeats characters."""
   if not charset:
     raise BuildError("empty --charset")
   dup = sorted({ch for ch in charset if charset.count(ch) > 1})
@@ -460,10 +468,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   except BuildError as e:
     print(f"glyph_atlas: error: {e}", file=sys.stderr)
     return 2
-  save_atlas(args.out, atlas)
   text = "\n".join(report.lines(atlas.charset)) + "\n"
-  with open(report_path(args.out), "w", encoding="utf-8") as f:
-    f.write(text)
+  try:
+    save_atlas(args.out, atlas)
+    with open(report_path(args.out), "w", encoding="utf-8") as f:
+      f.write(text)
+  except OSError as e:
+    where = f" ({e.filename})" if e.filename else ""
+    print(f"glyph_atlas: error: cannot write {args.out}: {e.strerror}{where}", file=sys.stderr)
+    return 2
   sys.stdout.write(text)
   size = os.path.getsize(args.out)
   print(f"wrote {args.out} ({size / 1e6:.2f} MB): {atlas.num_fonts} fonts, cell "

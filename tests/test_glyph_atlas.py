@@ -159,6 +159,13 @@ def test_cli_usage_errors(tmp_path, args, message):
   assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_unwritable_output_is_an_error(tmp_path):
+  (tmp_path / "a_file").write_text("")
+  proc = run_cli("--fonts", SANS, "--out", str(tmp_path / "a_file" / "atlas.npz"))
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith("glyph_atlas: error: cannot write")
+
+
 def _font_without(tmp_path, name: str, drop: str) -> str:
   """DejaVu Sans cut down to printable ASCII less `drop`, saved as tmp_path/name."""
   options = subset.Options()
