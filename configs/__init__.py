@@ -1,0 +1,1 @@
+"""Config files: each get_config() returns an ml_collections.ConfigDict."""

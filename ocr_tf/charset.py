@@ -1,0 +1,62 @@
+"""The alphabet: characters <-> ids, the CTC blank, and corpus loading."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ocr_tf.config_base import ConfigError
+
+
+class Charset:
+  """Ids 0..N-1 are the characters in order; id N is the CTC blank."""
+
+  def __init__(self, chars: str):
+    if not chars or len(set(chars)) != len(chars):
+      raise ConfigError(f"charset {chars!r} must be non-empty with no repeats")
+    self.chars = chars
+    self._index = {c: i for i, c in enumerate(chars)}
+
+  def __len__(self) -> int:
+    return len(self.chars)
+
+  @property
+  def blank(self) -> int:
+    return len(self.chars)
+
+  @property
+  def num_classes(self) -> int:
+    """Characters plus the CTC blank."""
+    return len(self.chars) + 1
+
+  def encode(self, text: str) -> list[int]:
+    bad = sorted({c for c in text if c not in self._index})
+    if bad:
+      raise ValueError(f"{text!r} has characters outside the charset: {''.join(bad)!r}")
+    return [self._index[c] for c in text]
+
+  def decode(self, ids) -> str:
+    return "".join(self.chars[i] for i in ids if 0 <= i < len(self.chars))
+
+
+def load_corpus(path: str, mode: str, charset: Charset, max_length: int):
+  """Reads words (or lines) of a text file as padded ids [N, max_length] and lengths [N].
+
+  Entries with characters outside the charset, or longer than max_length, are
+  left out; a corpus left with nothing is a ConfigError.
+  """
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except (OSError, UnicodeDecodeError) as e:
+    raise ConfigError(f"data.corpus={path!r}: cannot read ({e})") from None
+  entries = text.split() if mode == "words" else [ln.strip() for ln in text.splitlines()]
+  kept = sorted({e for e in entries if e and len(e) <= max_length and all(c in charset._index for c in e)})
+  if not kept:
+    raise ConfigError(f"data.corpus={path!r}: no {mode} of at most {max_length} charset characters "
+                      f"({len(entries)} read)")
+  ids = np.zeros((len(kept), max_length), np.int32)
+  lengths = np.zeros((len(kept),), np.int32)
+  for i, e in enumerate(kept):
+    ids[i, :len(e)] = charset.encode(e)
+    lengths[i] = len(e)
+  return ids, lengths

@@ -1,0 +1,695 @@
+"""The in-graph sample generator: (config, atlas, seed, index) -> one sample.
+
+Generation has two stages, both pure TensorFlow:
+
+1. :meth:`Generator.sample_params` (one sample, inside ``Dataset.map``) draws
+   every random choice of sample ``i`` with stateless ops from a seed folded
+   from ``(seed, i)``: the text, the font, spacing, size, angle, margins,
+   degradation settings and keys for the per-pixel noise.
+2. :meth:`Generator.render` (a batch, one XLA-compiled function) turns those
+   parameters into pixels: glyph layout from the atlas, one affine warp, the
+   letter quads through the same matrix, the clean target and the
+   degradations. Every sample in a batch is computed independently, so the
+   bytes of sample ``i`` do not depend on the batch it is in.
+
+The sample contract (per sample; batched: a leading batch axis):
+
+============  ===================  ============================================
+key           dtype, shape         meaning
+============  ===================  ============================================
+image         float32 [H, W, C]    the degraded input in [0, 1] (C = 1 or 3)
+clean         float32 [H, W, 1]    same geometry, dark text on white, no
+                                   degradations (the autoencoder target)
+text          string []            the ground-truth string
+labels        int32 [L]            charset ids, padded with 0 past
+                                   ``label_length``; L = ``data.max_length``
+label_length  int32 []             number of characters
+angle         float32 []           degrees, counter-clockwise positive as seen
+letter_quads  float32 [L, 4, 2]    each letter's ink box after the affine:
+                                   (x, y) pixel corners TL, TR, BR, BL (pixel
+                                   (i, j) covers [j, j+1] x [i, i+1]); zeros in
+                                   unused slots; blank glyphs (space) give a
+                                   zero-area quad
+letter_boxes  float32 [L, 4]       axis-aligned [ymin, xmin, ymax, xmax] of the
+                                   quad, normalized to [0, 1]
+letter_mask   bool [L]             which of the L slots hold a letter
+index         int64 []             the sample's index in its stream
+============  ===================  ============================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla as _xla
+
+from ocr_tf import atlas as atlas_lib
+from ocr_tf import charset as charset_lib
+from ocr_tf.config_base import ConfigError, validate_data
+
+# Number of scalar uniforms drawn per sample (see _draw_scalars).
+_NUM_SCALARS = 48
+_SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
+_NOISE_LEVELS = 5  # background octaves with cells of 2, 4, 8, 16, 32 px
+_LUMA = (0.299, 0.587, 0.114)
+# JPEG luminance quantization table (ITU-T T.81, Annex K).
+_JPEG_TABLE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+], np.float32).reshape(8, 8)
+
+
+def _dct_matrix() -> np.ndarray:
+  k = np.arange(8)[:, None]
+  n = np.arange(8)[None, :]
+  m = np.cos(np.pi * (2 * n + 1) * k / 16.0) * np.sqrt(2.0 / 8.0)
+  m[0] /= np.sqrt(2.0)
+  return m.astype(np.float32)
+
+
+class Generator:
+  """Makes samples for one data config, atlas and seed.
+
+  Args:
+    data_config: the `data` block of a config (see ocr_tf.config_base).
+    atlas: a loaded atlas; its fonts that lack a charset character are left out.
+    seed: the stream's seed (data.seed for training, data.validation_seed for
+      evaluation).
+  """
+
+  def __init__(self, data_config: ml_collections.ConfigDict, atlas: atlas_lib.Atlas, seed: int):
+    validate_data(data_config)
+    self.config = d = data_config
+    try:
+      self.atlas, self.dropped_fonts = atlas.subset(d.charset)
+    except atlas_lib.AtlasError as e:
+      raise ConfigError(f"data.charset={d.charset!r}: {e}") from None
+    self.seed = int(seed)
+    self.charset = charset_lib.Charset(d.charset)
+    a = self.atlas
+    self.H, self.W, self.C = int(d.height), int(d.width), int(d.channels)
+    self.L = int(d.max_length)
+    self.D = int(d.max_overlap)
+    self.num_fonts = a.num_fonts
+    self.num_chars = len(d.charset)
+    self.cell_h, self.cell_w = a.cell_shape
+    self.pixel_size = float(a.pixel_size)
+    ink_present = a.ink_boxes[..., 2] > a.ink_boxes[..., 0]
+    bear = np.round(a.bearings).astype(np.int64)
+    self.min_bearing = int(min(0, bear[ink_present].min())) if ink_present.any() else 0
+    self.max_bearing = int(max(0, bear[ink_present].max())) if ink_present.any() else 0
+    self.pen0 = -self.min_bearing + 1
+    sp_px = [v * self.pixel_size for v in d.spacing_em]
+    step_max = int(math.ceil(float(a.advances.max()) + sp_px[1]))
+    overlap_step = int(math.ceil((self.max_bearing + self.cell_w - self.min_bearing) / self.D))
+    self.step_max = max(step_max, overlap_step, 1)
+    self.canvas_w = self.pen0 + (self.L - 1) * self.step_max + self.max_bearing + self.cell_w + 2
+    self._check_fit(sp_px)
+    self._corpus = None
+    if d.corpus:
+      self._corpus = charset_lib.load_corpus(d.corpus, d.corpus_mode, self.charset, self.L)
+    self._build_tensors()
+
+  # ------------------------------------------------------------------ setup
+
+  def _check_fit(self, sp_px) -> None:
+    d = self.config
+    mean_adv = float(self.atlas.advances[self.atlas.present].mean())
+    line_px = d.max_length * max(mean_adv + sp_px[1], 1.0)
+    # Smallest em a line of max_length average letters gets once fitted to the width.
+    fitted_em = self.pixel_size * (d.width - 2 * max(d.margins_px[0], 0) - 2) / line_px
+    if fitted_em < d.min_fit_em_px and fitted_em < d.font_px[0]:
+      raise ConfigError(
+          f"data.max_length={d.max_length}: such a line needs about {line_px / self.pixel_size * d.min_fit_em_px:.0f} px "
+          f"at the smallest allowed size (data.min_fit_em_px={d.min_fit_em_px}), "
+          f"more than data.width={d.width}")
+    line_h = (float(self.atlas.ascent.max() + self.atlas.descent.max()) / self.pixel_size
+              * d.min_fit_em_px)
+    if line_h > d.height:
+      raise ConfigError(f"data.height={d.height}: a line at data.min_fit_em_px={d.min_fit_em_px} "
+                        f"is {line_h:.0f} px tall")
+
+  def _build_tensors(self) -> None:
+    a = self.atlas
+    F, K, gh, gw = a.glyphs.shape
+    cols = np.transpose(a.glyphs, (0, 1, 3, 2)).reshape(F * K * gw, gh)
+    self._zero_col = F * K * gw
+    self.cols = tf.constant(np.concatenate([cols, np.zeros((1, gh), np.uint8)]), tf.uint8)
+    self.colbase = tf.constant((np.arange(F * K).reshape(F, K) * gw).astype(np.int32))
+    self.ink_w = tf.constant(a.ink_boxes[..., 3].astype(np.int32))
+    self.ink_top = tf.constant(a.ink_boxes[..., 0].astype(np.float32))
+    self.ink_bottom = tf.constant(a.ink_boxes[..., 2].astype(np.float32))
+    self.bearing = tf.constant(np.round(a.bearings).astype(np.int32))
+    self.advance = tf.constant(a.advances.astype(np.float32))
+    self.ascent = tf.constant(a.ascent.astype(np.float32))
+    self.descent = tf.constant(a.descent.astype(np.float32))
+    self.chars = tf.constant(np.array(list(self.config.charset)))
+    self._render_xla = tf.function(self._render_pixels, jit_compile=True, autograph=False)
+
+  # --------------------------------------------------------------- stage 1
+
+  def sample_params(self, index) -> dict:
+    """Draws every random choice of sample `index` (stateless; one sample)."""
+    d = self.config
+    index = tf.cast(index, tf.int64)
+    base = tf.constant([self.seed, 0x0C12], tf.int64)
+    seed = tf.random.experimental.stateless_fold_in(base, index)
+    keys = tf.random.experimental.stateless_split(seed, num=5)
+    L = self.L
+
+    s = tf.random.stateless_uniform([_NUM_SCALARS], keys[0])
+
+    def uni(k, lo_hi):
+      lo, hi = float(lo_hi[0]), float(lo_hi[1])
+      return lo + (hi - lo) * s[k]
+
+    def randint(k, lo_hi):
+      lo, hi = int(lo_hi[0]), int(lo_hi[1])
+      return tf.minimum(lo + tf.cast(tf.floor(s[k] * (hi - lo + 1)), tf.int32), hi)
+
+    def coin(k, p):
+      return s[k] < float(p)
+
+    # Text.
+    font = tf.minimum(tf.cast(s[0] * self.num_fonts, tf.int32), self.num_fonts - 1)
+    ids = tf.random.stateless_uniform([L], keys[1], 0, self.num_chars, tf.int32)
+    length = randint(1, (d.min_length, d.max_length))
+    if self._corpus is not None:
+      corpus_ids, corpus_len = self._corpus
+      j = tf.minimum(tf.cast(s[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
+      use = coin(3, d.corpus_probability)
+      ids = tf.where(use, tf.constant(corpus_ids)[j], ids)
+      length = tf.where(use, tf.constant(corpus_len)[j], length)
+    mask = tf.range(L) < length
+    ids = tf.where(mask, ids, 0)
+    text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
+
+    per_letter = tf.random.stateless_uniform([L], keys[2])
+    lo, hi = d.spacing_em
+    spacing = (lo + (hi - lo) * per_letter) * self.pixel_size
+
+    scratches = []
+    for key, n_range, len_range, w_range, black in (
+        (keys[3], d.short_scratches, d.short_scratch_length, d.short_scratch_width, False),
+        (keys[4], d.long_scratches, d.long_scratch_length, d.long_scratch_width, d.long_scratch_black)):
+      n_max = int(n_range[1])
+      if n_max == 0:
+        scratches.append(tf.zeros([0, _SCRATCH_FIELDS]))
+        continue
+      u = tf.random.stateless_uniform([n_max + 1, _SCRATCH_FIELDS], key)
+      count = tf.minimum(int(n_range[0]) + tf.cast(u[n_max, 0] * (n_range[1] - n_range[0] + 1), tf.int32),
+                         int(n_range[1]))
+      sl = float(len_range[0]) + (len_range[1] - len_range[0]) * u[:n_max, 3]
+      sw = tf.floor(float(w_range[0]) + (w_range[1] - w_range[0] + 1) * u[:n_max, 4])
+      sw = tf.minimum(sw, float(w_range[1]))
+      alpha = u[:n_max, 5] * tf.cast(tf.range(n_max) < count, tf.float32)
+      rgb = tf.zeros([n_max, 3]) if black else u[:n_max, 6:9]
+      scratches.append(tf.concat([u[:n_max, 0:2], u[:n_max, 2:3] * (2 * math.pi),
+                                  sl[:, None], sw[:, None], alpha[:, None], rgb], axis=1))
+
+    close_open = randint(10, d.morph_close_open)
+    dilate_erode = randint(11, d.morph_dilate_erode)
+    morph_on = coin(12, d.morph_probability)
+    morph = tf.where(morph_on, tf.stack([close_open, dilate_erode]), tf.zeros([2], tf.int32))
+
+    def tint(k, level, amount):
+      return tf.clip_by_value(level + amount * (tf.stack([s[k], s[k + 1], s[k + 2]]) - 0.5), 0.0, 1.0)
+
+    paper = tint(13, uni(16, d.paper_level), d.paper_tint)
+    ink = tint(17, uni(20, d.ink_level), d.ink_tint)
+    invert = coin(21, d.invert_probability)
+
+    octave_w = s[22:22 + _NOISE_LEVELS] + 0.05
+    octave_w = octave_w / tf.reduce_sum(octave_w)
+    hash_keys = tf.random.stateless_uniform([2], keys[0], minval=None, maxval=None, dtype=tf.int32)
+    return {
+        "index": index,
+        "text": text,
+        "labels": ids,
+        "label_length": length,
+        "font": font,
+        "spacing": spacing,
+        "font_px": uni(4, d.font_px),
+        "angle": uni(5, (-d.max_angle, d.max_angle)),
+        "shear": uni(6, (-d.max_shear, d.max_shear)),
+        "margins": tf.stack([uni(7, d.margins_px), uni(8, d.margins_px),
+                             uni(9, d.margins_px), uni(27, d.margins_px)]),
+        "position": tf.stack([s[28], s[29]]) if d.position == "random" else tf.zeros([2]),
+        "morph": morph,
+        "short_scratches": scratches[0],
+        "long_scratches": scratches[1],
+        "paper": paper,
+        "ink": ink,
+        "invert": invert,
+        "background": tf.stack([uni(30, d.background_noise), uni(31, d.background_saturation)]),
+        "octaves": octave_w,
+        "grain": tf.stack([uni(32, d.grain), uni(33, d.grain_contrast), uni(34, d.grain_saturation),
+                           uni(35, d.grain_brightness)]),
+        "blur": tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0),
+        "illumination": tf.stack([
+            tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
+            s[40] * (2 * math.pi)]),
+        "downscale": coin(41, d.downscale_probability),
+        "jpeg": tf.stack([tf.where(coin(42, d.jpeg_probability), 1.0, 0.0), uni(43, d.jpeg_quality)]),
+        "color": tf.stack([uni(44, d.contrast), uni(45, d.brightness), uni(46, d.saturation)]),
+        "hash_key": hash_keys,
+    }
+
+  # --------------------------------------------------------------- stage 2
+
+  def render(self, params: dict) -> dict:
+    """Turns a batch of parameters (leading batch axis) into a batch of samples."""
+    numeric = {k: v for k, v in params.items() if k not in ("text", "index")}
+    out = self._render_xla(numeric)
+    out["text"] = params["text"]
+    out["index"] = params["index"]
+    out["labels"] = params["labels"]
+    out["label_length"] = params["label_length"]
+    out["angle"] = params["angle"]
+    return out
+
+  def generate(self, indices) -> dict:
+    """Eager convenience: samples for a list of indices, batched."""
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(indices, tf.int64))
+    ds = ds.map(self.sample_params).batch(len(indices)).map(self.render)
+    return next(iter(ds))
+
+  def _render_pixels(self, p: dict) -> dict:
+    geom = self._layout(p)
+    geom["affine"] = self._geometry(p, geom)
+    canvas = self._canvas(p, geom)
+    alpha, clean = self._warp(canvas, geom)
+    image = self._compose(p, alpha)
+    quads, boxes = self._quads(p, geom)
+    return {
+        "image": image,
+        "clean": 1.0 - clean[..., None],
+        "letter_quads": quads,
+        "letter_boxes": boxes,
+        "letter_mask": tf.range(self.L)[None, :] < p["label_length"][:, None],
+    }
+
+  # Layout: integer pen positions in atlas pixels, at most D letters per column.
+  def _layout(self, p: dict) -> dict:
+    L, D = self.L, self.D
+    font = p["font"]
+    ids = p["labels"]
+    fk = tf.stack([tf.broadcast_to(font[:, None], tf.shape(ids)), ids], axis=-1)
+    adv = tf.gather_nd(self.advance, fk)
+    width = tf.gather_nd(self.ink_w, fk)
+    bear = tf.gather_nd(self.bearing, fk)
+    n = p["label_length"]
+    step = tf.maximum(tf.cast(tf.round(adv + p["spacing"]), tf.int32), 1)
+    pens, lefts = [], []
+    for l in range(L):
+      if l == 0:
+        pen = tf.fill(tf.shape(n), self.pen0)
+      else:
+        pen = pens[-1] + step[:, l - 1]
+        if l >= D:
+          pen = tf.maximum(pen, lefts[l - D] + width[:, l - D] - bear[:, l])
+      pens.append(pen)
+      lefts.append(pen + bear[:, l])
+    pen = tf.stack(pens, axis=1)
+    left = tf.stack(lefts, axis=1)
+    valid = tf.range(L)[None, :] < n[:, None]
+    last = tf.maximum(n - 1, 0)
+    pen_end = tf.cast(tf.gather(pen, last, batch_dims=1), tf.float32) + tf.gather(adv, last, batch_dims=1)
+    return {"fk": fk, "pen": pen, "left": left, "width": width, "valid": valid,
+            "pen_end": pen_end}
+
+  def _canvas(self, p: dict, g: dict):
+    """Coverage [B, Wc, cell_h] (x-major) for the image and the clean target."""
+    L, D, Wc = self.L, self.D, self.canvas_w
+    Lp = -(-L // D) * D
+    pad = [[0, 0], [0, Lp - L]]
+    big = tf.constant(10**7, tf.int32)
+    left = tf.pad(tf.where(g["valid"], g["left"], big), pad, constant_values=10**7)
+    width = tf.pad(g["width"], pad)
+    base = tf.pad(tf.gather_nd(self.colbase, g["fk"]), pad)
+    B = tf.shape(left)[0]
+    left_g = tf.reshape(left, [B, Lp // D, D])  # letter j*D+g at [j, g]
+    x = tf.range(Wc)[None, :, None, None]
+    count = tf.reduce_sum(tf.cast(left_g[:, None, :, :] <= x, tf.int32), axis=2)  # [B, Wc, D]
+    j = tf.maximum(count - 1, 0)
+    letter = j * D + tf.range(D)[None, None, :]
+    l_left = tf.gather(left, letter, batch_dims=1)
+    l_width = tf.gather(width, letter, batch_dims=1)
+    l_base = tf.gather(base, letter, batch_dims=1)
+    col = tf.range(Wc)[None, :, None] - l_left
+    ok = (count > 0) & (col >= 0) & (col < l_width)
+    flat = tf.where(ok, l_base + col, self._zero_col)
+    cov = tf.reduce_max(tf.gather(self.cols, flat), axis=2)  # [B, Wc, gh] uint8
+    cov = _barrier(tf.cast(cov, tf.float32) * (1.0 / 255.0))
+    return tf.stack([self._morphology(cov, p["morph"]), cov], axis=-1)
+
+  def _morphology(self, x, morph):
+    d = self.config
+    if d.morph_probability <= 0:
+      return x
+    close_open, dilate_erode = morph[:, 0], morph[:, 1]
+
+    def step(v, op):
+      # op per sample: 1 dilate, -1 erode, 0 keep; 3x3 cross structuring element.
+      p = _barrier(tf.pad(v, [[0, 0], [1, 1], [1, 1]], mode="SYMMETRIC"))
+      taps = [p[:, 1:-1, 1:-1], p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]]
+      hi = tf.reduce_max(tf.stack(taps), axis=0)
+      lo = tf.reduce_min(tf.stack(taps), axis=0)
+      op = op[:, None, None]
+      return _barrier(tf.where(op > 0, hi, tf.where(op < 0, lo, v)))
+
+    r_co = max(abs(int(v)) for v in d.morph_close_open)
+    r_de = max(abs(int(v)) for v in d.morph_dilate_erode)
+    # close k = dilate^k erode^k; open k = erode^k dilate^k; then dilate/erode.
+    k = tf.abs(close_open)
+    first = tf.where(close_open < 0, 1, -1)
+    for i in range(r_co):
+      x = step(x, tf.where(k > i, first, 0))
+    for i in range(r_co):
+      x = step(x, tf.where(k > i, -first, 0))
+    for i in range(r_de):
+      x = step(x, tf.where(tf.abs(dilate_erode) > i, tf.sign(dilate_erode), 0))
+    return x
+
+  def _geometry(self, p: dict, g: dict):
+    """Forward affine per sample: out = A @ (canvas_xy - c) + t; A [B, 2, 2]."""
+    H, W = float(self.H), float(self.W)
+    font = p["font"]
+    base = float(self.atlas.baseline)
+    asc = tf.gather(self.ascent, font)
+    desc = tf.gather(self.descent, font)
+    # Line box and ink box in canvas coordinates (continuous, pixel j = [j, j+1]).
+    valid = g["valid"]
+    top = tf.gather_nd(self.ink_top, g["fk"])
+    bottom = tf.gather_nd(self.ink_bottom, g["fk"])
+    has_ink = valid & (bottom > top)
+    leftf = tf.cast(g["left"], tf.float32)
+    rightf = leftf + tf.cast(g["width"], tf.float32)
+    inf = 1e9
+    ink_x0 = tf.reduce_min(tf.where(has_ink, leftf, inf), axis=1)
+    ink_x1 = tf.reduce_max(tf.where(has_ink, rightf, -inf), axis=1)
+    ink_y0 = tf.reduce_min(tf.where(has_ink, top, inf), axis=1)
+    ink_y1 = tf.reduce_max(tf.where(has_ink, bottom, -inf), axis=1)
+    line_x0 = tf.fill(tf.shape(asc), float(self.pen0))
+    line_x1 = g["pen_end"]
+    line_y0 = base - asc
+    line_y1 = base + desc
+    any_ink = ink_x1 > ink_x0
+    bx0 = tf.where(any_ink, tf.minimum(line_x0, ink_x0), line_x0)
+    bx1 = tf.where(any_ink, tf.maximum(line_x1, ink_x1), line_x1)
+    by0 = tf.where(any_ink, tf.minimum(line_y0, ink_y0), line_y0)
+    by1 = tf.where(any_ink, tf.maximum(line_y1, ink_y1), line_y1)
+    center = tf.stack([(bx0 + bx1) / 2, (by0 + by1) / 2], axis=1)
+    theta = p["angle"] * (math.pi / 180.0)
+    shear = tf.tan(p["shear"] * (math.pi / 180.0))
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    # Rotation CCW as seen (y down) after a shear that leans the tops right.
+    rot = tf.reshape(tf.stack([cos, sin, -sin, cos], axis=1), [-1, 2, 2])
+    shr = tf.reshape(tf.stack([tf.ones_like(shear), -shear, tf.zeros_like(shear),
+                               tf.ones_like(shear)], axis=1), [-1, 2, 2])
+    rs = tf.matmul(rot, shr)
+
+    def extent(x0, x1, y0, y1):
+      corners = tf.stack([tf.stack([x0, y0], 1), tf.stack([x1, y0], 1), tf.stack([x1, y1], 1),
+                          tf.stack([x0, y1], 1)], axis=1) - center[:, None, :]
+      r = tf.einsum("bij,bkj->bki", rs, corners)
+      return tf.reduce_min(r, axis=1), tf.reduce_max(r, axis=1)
+
+    lo, hi = extent(bx0, bx1, by0, by1)
+    size = hi - lo  # [B, 2] at scale 1 (atlas px)
+    m = p["margins"]  # left, top, right, bottom
+    m_pos = tf.maximum(m, 0.0)
+    avail = tf.stack([W - m_pos[:, 0] - m_pos[:, 2], H - m_pos[:, 1] - m_pos[:, 3]], axis=1)
+    avail = tf.maximum(avail, tf.constant([[W, H]]) * 0.5) - 2.0
+    scale = p["font_px"] / self.pixel_size
+    scale = tf.minimum(scale, tf.reduce_min(avail / tf.maximum(size, 1e-3), axis=1))
+    a_mat = rs * scale[:, None, None]
+    # Place the line box (with margins) in the free space; then keep the ink inside.
+    llo, lhi = extent(line_x0, line_x1, line_y0, line_y1)
+    llo, lhi = llo * scale[:, None], lhi * scale[:, None]
+    margins_lo = tf.stack([m[:, 0], m[:, 1]], axis=1)
+    margins_hi = tf.stack([m[:, 2], m[:, 3]], axis=1)
+    free = tf.constant([[W, H]]) - (lhi - llo) - margins_lo - margins_hi
+    t = margins_lo - llo + tf.maximum(free, 0.0) * p["position"]
+    blo, bhi = lo * scale[:, None], hi * scale[:, None]
+    t = tf.clip_by_value(t, 1.0 - blo, tf.constant([[W, H]]) - 1.0 - bhi)
+    return a_mat, center, t
+
+  def _warp(self, canvas, g: dict):
+    """Samples the canvas at every output pixel through the inverse affine."""
+    B = tf.shape(canvas)[0]
+    Wc, gh = self.canvas_w, self.cell_h
+    a_mat, center, t = g["affine"]
+    det = a_mat[:, 0, 0] * a_mat[:, 1, 1] - a_mat[:, 0, 1] * a_mat[:, 1, 0]
+    inv = tf.stack([a_mat[:, 1, 1], -a_mat[:, 0, 1], -a_mat[:, 1, 0], a_mat[:, 0, 0]], axis=1)
+    inv = inv / det[:, None]
+    u = tf.range(self.W, dtype=tf.float32)[None, None, :] + 0.5 - t[:, 0, None, None]
+    v = tf.range(self.H, dtype=tf.float32)[None, :, None] + 0.5 - t[:, 1, None, None]
+    c = lambda k: inv[:, k, None, None]
+    xs = c(0) * u + c(1) * v + (center[:, 0, None, None] - 0.5)
+    ys = c(2) * u + c(3) * v + (center[:, 1, None, None] - 0.5)
+    x0f, y0f = tf.floor(xs), tf.floor(ys)
+    fx, fy = xs - x0f, ys - y0f
+    x0 = tf.cast(tf.clip_by_value(x0f, -2.0, Wc + 1.0), tf.int32)
+    y0 = tf.cast(tf.clip_by_value(y0f, -2.0, gh + 1.0), tf.int32)
+    zero = tf.zeros([1])
+    chan = [_barrier(tf.concat([tf.reshape(canvas[..., k], [-1]), zero], 0)) for k in range(2)]
+    zero_idx = tf.shape(chan[0])[0] - 1
+    bofs = (tf.range(B) * (Wc * gh))[:, None, None]
+    outs = [0.0, 0.0]
+    for dy in (0, 1):
+      for dx in (0, 1):
+        yy, xx = y0 + dy, x0 + dx
+        ok = (xx >= 0) & (xx < Wc) & (yy >= 0) & (yy < gh)
+        idx = tf.where(ok, bofs + xx * gh + yy, zero_idx)
+        w = (fx if dx else 1.0 - fx) * (fy if dy else 1.0 - fy)
+        for k in range(2):
+          outs[k] = outs[k] + w * tf.gather(chan[k], idx)
+    return outs[0], outs[1]
+
+  def _quads(self, p: dict, g: dict):
+    a_mat, center, t = g["affine"]
+    fk = g["fk"]
+    x0 = tf.cast(g["left"], tf.float32)
+    x1 = x0 + tf.cast(g["width"], tf.float32)
+    y0 = tf.gather_nd(self.ink_top, fk)
+    y1 = tf.gather_nd(self.ink_bottom, fk)
+    blank = y1 <= y0
+    corners = tf.stack([tf.stack([x0, y0], -1), tf.stack([x1, y0], -1), tf.stack([x1, y1], -1),
+                        tf.stack([x0, y1], -1)], axis=2)  # [B, L, 4, 2]
+    mid = tf.stack([(x0 + x1) / 2, (y0 + y1) / 2], -1)[:, :, None, :]
+    corners = tf.where(blank[..., None, None], tf.broadcast_to(mid, tf.shape(corners)), corners)
+    q = tf.einsum("bij,blkj->blki", a_mat, corners - center[:, None, None, :]) + t[:, None, None, :]
+    q = tf.where(g["valid"][..., None, None], q, 0.0)
+    lo = tf.reduce_min(q, axis=2)
+    hi = tf.reduce_max(q, axis=2)
+    size = tf.constant([self.W, self.H], tf.float32)
+    lo, hi = tf.clip_by_value(lo / size, 0.0, 1.0), tf.clip_by_value(hi / size, 0.0, 1.0)
+    boxes = tf.stack([lo[..., 1], lo[..., 0], hi[..., 1], hi[..., 0]], axis=-1)
+    boxes = tf.where(g["valid"][..., None], boxes, 0.0)
+    return q, boxes
+
+  # Degradations ----------------------------------------------------------
+
+  def _hash_uniform(self, key, salt: int, shape):
+    """Per-sample uniform noise [B, *shape] from a 32-bit integer hash of (key, position)."""
+    n = int(np.prod(shape))
+    idx = tf.range(n, dtype=tf.int32)
+    x = tf.bitcast(idx, tf.uint32)[None, :] ^ _mix(tf.bitcast(key, tf.uint32) + np.uint32(salt * 0x9E3779B9 % 2**32))[:, None]
+    x = _mix(x)
+    u = tf.cast(tf.bitwise.right_shift(x, np.uint32(8)), tf.float32) * (1.0 / 16777216.0)
+    return tf.reshape(u, tf.concat([[-1], shape], 0))
+
+  def _background(self, p):
+    H, W, C = self.H, self.W, self.C
+    key = p["hash_key"][:, 0]
+    grid = None
+    for level in range(_NOISE_LEVELS, 0, -1):
+      h, w = -(-H // 2**level) + 2, -(-W // 2**level) + 2
+      noise = self._hash_uniform(key, level, [h, w, C]) - 0.5
+      weight = p["octaves"][:, level - 1, None, None, None]
+      grid = noise * weight if grid is None else _upsample2(grid)[:, :h, :w] + noise * weight
+      grid = _barrier(grid)
+    grid = _upsample2(grid)[:, 1:H + 1, 1:W + 1]  # [B, H, W, C] zero-mean
+    amp, sat = p["background"][:, 0], p["background"][:, 1]
+    grid = _saturate(grid, sat) * (2.0 * amp[:, None, None, None])
+    return grid
+
+  def _compose(self, p, alpha):
+    d = self.config
+    H, W, C = self.H, self.W, self.C
+    B = tf.shape(alpha)[0]
+    paper = _to_channels(p["paper"], C)[:, None, None, :]
+    ink = _to_channels(p["ink"], C)[:, None, None, :]
+    img = tf.clip_by_value(paper + self._background(p), 0.0, 1.0)
+    a = alpha[..., None]
+    img = img * (1.0 - a) + ink * a
+    img = self._scratches(p, img)
+    # Grain, blended as in the original (noise image with its own contrast/saturation/brightness).
+    gw, gc, gs, gb = (p["grain"][:, k, None, None, None] for k in range(4))
+    if d.grain[1] > 0:
+      grain = self._hash_uniform(p["hash_key"][:, 1], 99, [H, W, C]) - 0.5
+      grain = tf.clip_by_value(gb * (0.5 + gc * _saturate(grain, gs[:, 0, 0, 0])), 0.0, 1.0)
+      img = img * (1.0 - gw) + grain * gw
+    if d.blur_probability > 0 and d.blur_sigma[1] > 0:
+      img = _gaussian_blur(img, p["blur"], float(d.blur_sigma[1]))
+    if d.illumination_probability > 0:
+      strength, phi = p["illumination"][:, 0], p["illumination"][:, 1]
+      uu = (tf.range(W, dtype=tf.float32) / W - 0.5)[None, None, :]
+      vv = (tf.range(H, dtype=tf.float32) / H - 0.5)[None, :, None] * (H / W)
+      grad = tf.cos(phi)[:, None, None] * uu + tf.sin(phi)[:, None, None] * vv + 0.5
+      img = img * (1.0 - strength[:, None, None, None] * grad[..., None])
+    if d.downscale_probability > 0:
+      img = tf.where(p["downscale"][:, None, None, None], _down_up(img), img)
+    if d.jpeg_probability > 0:
+      img = tf.where(p["jpeg"][:, 0, None, None, None] > 0, _jpeg_like(img, p["jpeg"][:, 1]), img)
+    contrast, brightness, saturation = (p["color"][:, k, None, None, None] for k in range(3))
+    pivot = tf.reduce_mean(paper, axis=-1, keepdims=True)
+    img = pivot + (img - pivot) * contrast
+    img = img * brightness
+    if C == 3:
+      img = _saturate(img - 0.0, saturation[:, 0, 0, 0])
+    img = tf.where(p["invert"][:, None, None, None], 1.0 - img, img)
+    del B
+    return tf.clip_by_value(img, 0.0, 1.0)
+
+  def _scratches(self, p, img):
+    """Line noise: straight strokes splatted pixel by pixel (as PIL draws them, no AA)."""
+    H, W, C = self.H, self.W, self.C
+    d = self.config
+    layers = []
+    for name, len_max, w_max in (("short_scratches", d.short_scratch_length[1], d.short_scratch_width[1]),
+                                 ("long_scratches", d.long_scratch_length[1], d.long_scratch_width[1])):
+      s = p[name]
+      if s.shape[1] == 0:
+        continue
+      layers.append((s, int(len_max), int(w_max)))
+    if not layers:
+      return img
+    B = tf.shape(img)[0]
+    idx_all, val_all = [], []
+    for s, len_max, w_max in layers:
+      x0 = s[..., 0] * W
+      y0 = s[..., 1] * H
+      phi, length, width, alpha = s[..., 2], s[..., 3], s[..., 4], s[..., 5]
+      dx, dy = tf.cos(phi), tf.sin(phi)
+      tt = tf.range(len_max, dtype=tf.float32)[None, None, :, None]
+      ww = tf.range(w_max, dtype=tf.float32)[None, None, None, :]
+      off = ww - (width[..., None, None] - 1.0) / 2.0
+      xs = x0[..., None, None] + tt * dx[..., None, None] - off * dy[..., None, None]
+      ys = y0[..., None, None] + tt * dy[..., None, None] + off * dx[..., None, None]
+      ok = ((tt < length[..., None, None]) & (ww < width[..., None, None]) & (alpha[..., None, None] > 0)
+            & (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H))
+      xi = tf.cast(tf.floor(tf.clip_by_value(xs, 0, W - 1)), tf.int32)
+      yi = tf.cast(tf.floor(tf.clip_by_value(ys, 0, H - 1)), tf.int32)
+      b = tf.range(B)[:, None, None, None]
+      flat = tf.where(ok, (b * H + yi) * W + xi, B * H * W)
+      rgb = _to_channels(s[..., 6:9], C)
+      a = tf.broadcast_to(alpha[..., None, None], tf.shape(flat))
+      val = tf.concat([tf.broadcast_to(rgb[:, :, None, None, :] * alpha[..., None, None, None],
+                                       tf.concat([tf.shape(flat), [C]], 0)), a[..., None]], axis=-1)
+      idx_all.append(tf.reshape(flat, [-1, 1]))
+      val_all.append(tf.reshape(val, [-1, C + 1]))
+    idx = tf.concat(idx_all, 0)
+    val = tf.concat(val_all, 0)
+    layer_sum = tf.tensor_scatter_nd_add(tf.zeros([B * H * W + 1, C + 1]), idx, val)
+    a_max = tf.tensor_scatter_nd_max(tf.zeros([B * H * W + 1]), idx, val[:, C])
+    layer_sum = tf.reshape(layer_sum[:-1], [B, H, W, C + 1])
+    a_max = tf.reshape(a_max[:-1], [B, H, W, 1])
+    color = layer_sum[..., :C] / tf.maximum(layer_sum[..., C:], 1e-6)
+    return img * (1.0 - a_max) + color * a_max
+
+
+def _barrier(x):
+  """Materializes `x` inside XLA, so consumers that read it many times (shifted
+  slices, gathers) do not each recompute the chain that produced it."""
+  return _xla.optimization_barrier(x)[0]
+
+
+def _mix(x):
+  """A 32-bit integer finalizer (xorshift-multiply), elementwise on uint32."""
+  r = tf.bitwise.right_shift
+  x = x ^ r(x, np.uint32(16))
+  x = x * np.uint32(0x7FEB352D)
+  x = x ^ r(x, np.uint32(15))
+  x = x * np.uint32(0x846CA68B)
+  return x ^ r(x, np.uint32(16))
+
+
+def _to_channels(rgb, channels: int):
+  """[..., 3] colours -> [..., channels] (luma for grey)."""
+  if channels == 3:
+    return rgb
+  return tf.reduce_sum(rgb * tf.constant(_LUMA), axis=-1, keepdims=True)
+
+
+def _saturate(img, amount):
+  """Mixes each pixel with its grey by `amount` [B] (0 = grey, 1 = unchanged)."""
+  if img.shape[-1] == 1:
+    return img
+  grey = tf.reduce_sum(img * tf.constant(_LUMA), axis=-1, keepdims=True)
+  return grey + (img - grey) * amount[:, None, None, None]
+
+
+def _upsample2(x):
+  """Bilinear x2 upsampling of [B, h, w, C] (half-pixel centres, edges replicated)."""
+  for axis in (1, 2):
+    x = _barrier(x)
+    n = x.shape[axis]
+    first = tf.gather(x, [0], axis=axis)
+    lastv = tf.gather(x, [n - 1], axis=axis)
+    prev = tf.concat([first, tf.gather(x, list(range(n - 1)), axis=axis)], axis=axis)
+    nxt = tf.concat([tf.gather(x, list(range(1, n)), axis=axis), lastv], axis=axis)
+    even = 0.25 * prev + 0.75 * x
+    odd = 0.75 * x + 0.25 * nxt
+    y = tf.stack([even, odd], axis=axis + 1)
+    shape = tf.concat([tf.shape(x)[:axis], [2 * n], tf.shape(x)[axis + 1:]], 0)
+    x = tf.reshape(y, shape)
+  return x
+
+
+def _gaussian_blur(img, sigma, sigma_max: float):
+  """Separable Gaussian blur with a per-sample sigma [B] (0 = identity)."""
+  r = int(math.ceil(3.0 * sigma_max))
+  taps = tf.range(-r, r + 1, dtype=tf.float32)[None, :]
+  s = tf.maximum(sigma, 1e-3)[:, None]
+  k = tf.exp(-0.5 * tf.square(taps / s))
+  k = k / tf.reduce_sum(k, axis=1, keepdims=True)  # [B, T]
+  H, W = img.shape[1], img.shape[2]
+  x = _barrier(tf.pad(img, [[0, 0], [r, r], [0, 0], [0, 0]], mode="SYMMETRIC"))
+  img = sum(k[:, i, None, None, None] * x[:, i:i + H] for i in range(2 * r + 1))
+  x = _barrier(tf.pad(img, [[0, 0], [0, 0], [r, r], [0, 0]], mode="SYMMETRIC"))
+  return sum(k[:, i, None, None, None] * x[:, :, i:i + W] for i in range(2 * r + 1))
+
+
+def _down_up(img):
+  """Halves the resolution (2x2 mean) and scales back up bilinearly."""
+  H, W = img.shape[1], img.shape[2]
+  ph, pw = H % 2, W % 2
+  x = tf.pad(img, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
+  x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+  return _upsample2(x)[:, :H, :W]
+
+
+def _jpeg_like(img, quality):
+  """8x8 block DCT quantization with the JPEG luminance table at `quality` [B]."""
+  H, W, C = img.shape[1], img.shape[2], img.shape[3]
+  ph, pw = -H % 8, -W % 8
+  x = tf.pad(img, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="SYMMETRIC") * 255.0 - 128.0
+  Hp, Wp = H + ph, W + pw
+  x = tf.reshape(x, [-1, Hp // 8, 8, Wp // 8, 8, C])
+  m = tf.constant(_dct_matrix())
+  coef = tf.einsum("ij,bpjqkc,lk->bpiqlc", m, x, m)
+  q = quality
+  scale = tf.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
+  table = tf.maximum(tf.floor((tf.constant(_JPEG_TABLE)[None] * scale[:, None, None] + 50.0) / 100.0), 1.0)
+  table = table[:, None, :, None, :, None]
+  coef = tf.round(coef / table) * table
+  x = tf.einsum("ji,bpjqkc,kl->bpiqlc", m, coef, m)
+  x = tf.reshape(x, [-1, Hp, Wp, C])[:, :H, :W]
+  return tf.clip_by_value((x + 128.0) / 255.0, 0.0, 1.0)
