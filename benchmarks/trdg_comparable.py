@@ -1,0 +1,26 @@
+r"""ocr_tf settings comparable to the trdg run in benchmarks/compare_trdg.sh.
+
+32 px text, 1-20 alphanumeric characters, skew up to 5 degrees, blur, noise
+background, RGB; every ocr_tf degradation on (morphology, scratches, grain,
+uneven light, JPEG, downscaling).
+
+  ocr-tf bench --config=benchmarks/trdg_comparable.py
+"""
+
+from ocr_tf import config_base
+
+
+def get_config():
+  config = config_base.get_config()
+  d = config.data
+  d.height, d.width, d.channels = 40, 512, 3
+  d.min_length, d.max_length = 1, 20
+  d.font_px = (32.0, 32.0)
+  d.max_angle = 5.0
+  d.morph_probability = 1.0
+  d.blur_probability = 1.0
+  d.blur_sigma = (0.0, 1.5)
+  d.illumination_probability = 1.0
+  d.downscale_probability = 0.5
+  d.jpeg_probability = 0.5
+  return config

@@ -1,0 +1,19 @@
+r"""A small, fast distribution for tests and CPU runs: 1-8 characters, 32x128 grey.
+
+  ocr-tf preview --config=configs/tiny.py --count=16 --out=/tmp/tiny_preview
+"""
+
+from ocr_tf import config_base
+
+
+def get_config():
+  config = config_base.get_config()
+  d = config.data
+  d.height, d.width, d.channels = 32, 128, 1
+  d.min_length, d.max_length = 1, 8
+  d.font_px = (20.0, 26.0)
+  d.margins_px = (0, 4)
+  d.short_scratches = (0, 5)
+  d.long_scratches = (0, 1)
+  d.long_scratch_length = (2, 100)
+  return config

@@ -1,0 +1,55 @@
+"""Generator throughput: samples/s, CPU cores used, samples/s per core, peak memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+from ocr_tf import input_pipeline, synth
+
+
+def rss_mb() -> float:
+  """Current resident memory of this process in MB (Linux /proc)."""
+  try:
+    with open("/proc/self/statm") as f:
+      return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+  except OSError:
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_batches: int = 5,
+            max_samples: int | None = None, log=print) -> dict:
+  """Pulls batches from the training pipeline; times a window after the warm-up."""
+  ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size)
+  it = iter(ds)
+  for _ in range(warmup_batches):
+    next(it)
+  rss_start = rss_mb()
+  wall0, cpu0 = time.perf_counter(), time.process_time()
+  n, last_log = 0, wall0
+  while True:
+    next(it)
+    n += batch_size
+    now = time.perf_counter()
+    if now - last_log > 5:
+      log(f"bench: {n} samples, {n / (now - wall0):.1f} samples/s, rss {rss_mb():.0f} MB")
+      last_log = now
+    if (max_samples is None and now - wall0 >= seconds) or (max_samples is not None and n >= max_samples):
+      break
+  wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+  return {
+      "samples": n,
+      "seconds": wall,
+      "samples_per_second": n / wall,
+      "cores_used": cpu / wall,
+      "per_core": n / cpu,
+      "rss_start_mb": rss_start,
+      "rss_end_mb": rss_mb(),
+      "peak_rss_mb": peak_rss_mb(),
+      "cpus_available": len(os.sched_getaffinity(0)),
+  }

@@ -1,0 +1,115 @@
+r"""The ocr-tf command: thin flag parsing around the library.
+
+  ocr-tf preview --config=configs/seed.py --count=16 --out=/tmp/preview
+  ocr-tf bench --config=configs/seed.py --seconds=30
+
+`--config` takes a config file, or the name of a shipped one (tiny, default,
+seed); fields are overridden with `--config.data.max_length=20`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_COMMANDS = ("preview", "bench")
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (or shipped config name).",
+                                          lock_config=True)
+_OUT = flags.DEFINE_string("out", None, "preview: output folder.")
+_COUNT = flags.DEFINE_integer("count", 16, "preview: number of samples.", lower_bound=1)
+_START = flags.DEFINE_integer("start", 0, "preview: first sample index.", lower_bound=0)
+_SEED = flags.DEFINE_integer("seed", None, "Stream seed (default: the config's data.seed).",
+                             lower_bound=0)
+_VALIDATION = flags.DEFINE_bool("validation", False, "Use the validation stream's seed.")
+_SECONDS = flags.DEFINE_float("seconds", 30.0, "bench: measured window after warm-up.")
+_SAMPLES = flags.DEFINE_integer("samples", None, "bench: measure this many samples instead.")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview: batch size.", lower_bound=1)
+
+
+def shipped_config_path(name: str) -> str | None:
+  """configs/<name>.py of the installed package, for --config=<name>."""
+  import configs  # pylint: disable=import-outside-toplevel
+  path = os.path.join(os.path.dirname(configs.__file__), f"{name}.py")
+  return path if os.path.isfile(path) else None
+
+
+def _resolve_config_arg(argv: list[str]) -> list[str]:
+  out = []
+  for arg in argv:
+    if arg.startswith("--config=") and not arg.endswith(".py") and ":" not in arg:
+      name = arg.split("=", 1)[1]
+      path = shipped_config_path(name)
+      if path:
+        arg = f"--config={path}"
+    out.append(arg)
+  return out
+
+
+def _fail(message: str) -> None:
+  print(f"ocr-tf: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _generator(config):
+  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, synth  # pylint: disable=import-outside-toplevel
+  d = config.data
+  try:
+    config_base.validate_data(d)
+    atlas = atlas_lib.load_atlas(d.atlas or None)
+    seed = _SEED.value if _SEED.value is not None else (d.validation_seed if _VALIDATION.value else d.seed)
+    gen = synth.Generator(d, atlas, seed)
+  except (config_base.ConfigError, atlas_lib.AtlasError) as e:
+    _fail(str(e))
+  for line in gen.dropped_fonts:
+    logging.info("font left out for this charset: %s", line)
+  return gen
+
+
+def cmd_preview(config) -> None:
+  from ocr_tf import preview  # pylint: disable=import-outside-toplevel
+  if not _OUT.value:
+    _fail("preview needs --out=FOLDER")
+  gen = _generator(config)
+  files = preview.write_preview(gen, _OUT.value, _COUNT.value, _START.value,
+                                batch_size=min(_BATCH.value, _COUNT.value),
+                                log=lambda m: print(m, file=sys.stderr))
+  print(f"wrote {len(files)} files to {_OUT.value} (contact_sheet.png shows all samples)")
+
+
+def cmd_bench(config) -> None:
+  from ocr_tf import bench  # pylint: disable=import-outside-toplevel
+  gen = _generator(config)
+  r = bench.measure(gen, _BATCH.value, _SECONDS.value, max_samples=_SAMPLES.value,
+                    log=lambda m: print(m, file=sys.stderr))
+  print(f"samples={r['samples']} seconds={r['seconds']:.2f} cores_used={r['cores_used']:.2f} "
+        f"cpus_available={r['cpus_available']} rss_start_mb={r['rss_start_mb']:.0f} "
+        f"rss_end_mb={r['rss_end_mb']:.0f} peak_rss_mb={r['peak_rss_mb']:.0f}")
+  print(f"samples_per_second={r['samples_per_second']:.1f} per_core={r['per_core']:.1f}")
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) < 2 or argv[1] not in _COMMANDS:
+    _fail(f"usage: ocr-tf {{{','.join(_COMMANDS)}}} --config=CONFIG [flags]; got {argv[1:2] or 'nothing'}")
+  if len(argv) > 2:
+    _fail(f"unexpected arguments: {' '.join(argv[2:])}")
+  config = _CONFIG.value
+  if config is None:
+    path = shipped_config_path("default")
+    from ml_collections.config_flags import config_flags as cf  # pylint: disable=import-outside-toplevel
+    config = cf.ConfigFileFlagParser(name="config").parse(path)
+  {"preview": cmd_preview, "bench": cmd_bench}[argv[1]](config)
+
+
+def run() -> None:
+  """Console-script entry point."""
+  sys.argv = _resolve_config_arg(sys.argv)
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
