@@ -51,7 +51,7 @@ from ocr_tf import charset as charset_lib
 from ocr_tf.config_base import ConfigError, validate_data
 
 # Number of scalar uniforms drawn per sample (see _draw_scalars).
-_NUM_SCALARS = 48
+_NUM_SCALARS = 52
 _SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
 _NOISE_LEVELS = 5  # background octaves with cells of 2, 4, 8, 16, 32 px
 _LUMA = (0.299, 0.587, 0.114)
@@ -155,112 +155,123 @@ class Generator:
 
   # --------------------------------------------------------------- stage 1
 
+  def _layout_of_uniforms(self):
+    """Offsets of each group of uniforms in the per-sample vector."""
+    d = self.config
+    sizes = [("scalars", _NUM_SCALARS), ("ids", self.L), ("spacing", self.L),
+             ("short", (int(d.short_scratches[1]) + 1) * _SCRATCH_FIELDS),
+             ("long", (int(d.long_scratches[1]) + 1) * _SCRATCH_FIELDS)]
+    offsets, o = {}, 0
+    for name, n in sizes:
+      offsets[name] = (o, o + n)
+      o += n
+    return offsets, o
+
   def sample_params(self, index) -> dict:
-    """Draws every random choice of sample `index` (stateless; one sample)."""
+    """Draws every random choice of sample `index`: one stateless uniform vector.
+
+    Runs per sample inside Dataset.map and is kept to a handful of ops; the
+    uniforms are turned into parameters for a whole batch inside the XLA
+    programs (see _decode).
+    """
     d = self.config
     index = tf.cast(index, tf.int64)
     base = tf.constant([self.seed, 0x0C12], tf.int64)
     seed = tf.random.experimental.stateless_fold_in(base, index)
-    keys = tf.random.experimental.stateless_split(seed, num=5)
+    offsets, total = self._layout_of_uniforms()
+    u = tf.random.stateless_uniform([total], seed)
     L = self.L
+    o = offsets["ids"][0]
+    ids = tf.minimum(tf.cast(u[o:o + L] * self.num_chars, tf.int32), self.num_chars - 1)
+    lo, hi = int(d.min_length), int(d.max_length)
+    length = tf.minimum(lo + tf.cast(u[1] * (hi - lo + 1), tf.int32), hi)
+    if self._corpus is not None:
+      corpus_ids, corpus_len = self._corpus
+      j = tf.minimum(tf.cast(u[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
+      use = u[3] < float(d.corpus_probability)
+      ids = tf.where(use, tf.constant(corpus_ids)[j], ids)
+      length = tf.where(use, tf.constant(corpus_len)[j], length)
+    ids = tf.where(tf.range(L) < length, ids, 0)
+    text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
+    return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u}
 
-    s = tf.random.stateless_uniform([_NUM_SCALARS], keys[0])
+  def _decode(self, p: dict) -> dict:
+    """Batch parameters [B, ...] from the per-sample uniforms (inside XLA)."""
+    d = self.config
+    offsets, _ = self._layout_of_uniforms()
+    u = p["uniforms"]
+    s = u[:, :_NUM_SCALARS]
+    col = lambda k: s[:, k]
 
     def uni(k, lo_hi):
       lo, hi = float(lo_hi[0]), float(lo_hi[1])
-      return lo + (hi - lo) * s[k]
+      return lo + (hi - lo) * col(k)
 
     def randint(k, lo_hi):
       lo, hi = int(lo_hi[0]), int(lo_hi[1])
-      return tf.minimum(lo + tf.cast(tf.floor(s[k] * (hi - lo + 1)), tf.int32), hi)
+      return tf.minimum(lo + tf.cast(tf.floor(col(k) * (hi - lo + 1)), tf.int32), hi)
 
-    def coin(k, p):
-      return s[k] < float(p)
+    def coin(k, p_):
+      return col(k) < float(p_)
 
-    # Text.
-    font = tf.minimum(tf.cast(s[0] * self.num_fonts, tf.int32), self.num_fonts - 1)
-    ids = tf.random.stateless_uniform([L], keys[1], 0, self.num_chars, tf.int32)
-    length = randint(1, (d.min_length, d.max_length))
-    if self._corpus is not None:
-      corpus_ids, corpus_len = self._corpus
-      j = tf.minimum(tf.cast(s[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
-      use = coin(3, d.corpus_probability)
-      ids = tf.where(use, tf.constant(corpus_ids)[j], ids)
-      length = tf.where(use, tf.constant(corpus_len)[j], length)
-    mask = tf.range(L) < length
-    ids = tf.where(mask, ids, 0)
-    text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
-
-    per_letter = tf.random.stateless_uniform([L], keys[2])
+    out = dict(p)
+    out["font"] = tf.minimum(tf.cast(col(0) * self.num_fonts, tf.int32), self.num_fonts - 1)
+    o0, o1 = offsets["spacing"]
     lo, hi = d.spacing_em
-    spacing = (lo + (hi - lo) * per_letter) * self.pixel_size
-
-    scratches = []
-    for key, n_range, len_range, w_range, black in (
-        (keys[3], d.short_scratches, d.short_scratch_length, d.short_scratch_width, False),
-        (keys[4], d.long_scratches, d.long_scratch_length, d.long_scratch_width, d.long_scratch_black)):
+    out["spacing"] = (lo + (hi - lo) * u[:, o0:o1]) * self.pixel_size
+    for name, key, n_range, len_range, w_range, black in (
+        ("short_scratches", "short", d.short_scratches, d.short_scratch_length, d.short_scratch_width, False),
+        ("long_scratches", "long", d.long_scratches, d.long_scratch_length, d.long_scratch_width,
+         d.long_scratch_black)):
       n_max = int(n_range[1])
+      o0, o1 = offsets[key]
+      v = tf.reshape(u[:, o0:o1], [-1, n_max + 1, _SCRATCH_FIELDS])
       if n_max == 0:
-        scratches.append(tf.zeros([0, _SCRATCH_FIELDS]))
+        out[name] = v[:, :0]
         continue
-      u = tf.random.stateless_uniform([n_max + 1, _SCRATCH_FIELDS], key)
-      count = tf.minimum(int(n_range[0]) + tf.cast(u[n_max, 0] * (n_range[1] - n_range[0] + 1), tf.int32),
+      count = tf.minimum(int(n_range[0]) + tf.cast(v[:, n_max, 0] * (n_range[1] - n_range[0] + 1), tf.int32),
                          int(n_range[1]))
-      sl = float(len_range[0]) + (len_range[1] - len_range[0]) * u[:n_max, 3]
-      sw = tf.floor(float(w_range[0]) + (w_range[1] - w_range[0] + 1) * u[:n_max, 4])
-      sw = tf.minimum(sw, float(w_range[1]))
-      alpha = u[:n_max, 5] * tf.cast(tf.range(n_max) < count, tf.float32)
-      rgb = tf.zeros([n_max, 3]) if black else u[:n_max, 6:9]
-      scratches.append(tf.concat([u[:n_max, 0:2], u[:n_max, 2:3] * (2 * math.pi),
-                                  sl[:, None], sw[:, None], alpha[:, None], rgb], axis=1))
-
-    close_open = randint(10, d.morph_close_open)
-    dilate_erode = randint(11, d.morph_dilate_erode)
+      v = v[:, :n_max]
+      sl = float(len_range[0]) + (len_range[1] - len_range[0]) * v[..., 3]
+      sw = tf.minimum(tf.floor(float(w_range[0]) + (w_range[1] - w_range[0] + 1) * v[..., 4]),
+                      float(w_range[1]))
+      alpha = v[..., 5] * tf.cast(tf.range(n_max)[None, :] < count[:, None], tf.float32)
+      rgb = tf.zeros_like(v[..., 6:9]) if black else v[..., 6:9]
+      out[name] = tf.concat([v[..., 0:2], v[..., 2:3] * (2 * math.pi), sl[..., None], sw[..., None],
+                             alpha[..., None], rgb], axis=-1)
     morph_on = coin(12, d.morph_probability)
-    morph = tf.where(morph_on, tf.stack([close_open, dilate_erode]), tf.zeros([2], tf.int32))
+    out["morph"] = tf.where(morph_on[:, None],
+                            tf.stack([randint(10, d.morph_close_open), randint(11, d.morph_dilate_erode)], 1),
+                            0)
 
     def tint(k, level, amount):
-      return tf.clip_by_value(level + amount * (tf.stack([s[k], s[k + 1], s[k + 2]]) - 0.5), 0.0, 1.0)
+      return tf.clip_by_value(level[:, None] + amount * (s[:, k:k + 3] - 0.5), 0.0, 1.0)
 
-    paper = tint(13, uni(16, d.paper_level), d.paper_tint)
-    ink = tint(17, uni(20, d.ink_level), d.ink_tint)
-    invert = coin(21, d.invert_probability)
-
-    octave_w = s[22:22 + _NOISE_LEVELS] + 0.05
-    octave_w = octave_w / tf.reduce_sum(octave_w)
-    hash_keys = tf.random.stateless_uniform([2], keys[0], minval=None, maxval=None, dtype=tf.int32)
-    return {
-        "index": index,
-        "text": text,
-        "labels": ids,
-        "label_length": length,
-        "font": font,
-        "spacing": spacing,
-        "font_px": uni(4, d.font_px),
-        "angle": uni(5, (-d.max_angle, d.max_angle)),
-        "shear": uni(6, (-d.max_shear, d.max_shear)),
-        "margins": tf.stack([uni(7, d.margins_px), uni(8, d.margins_px),
-                             uni(9, d.margins_px), uni(27, d.margins_px)]),
-        "position": tf.stack([s[28], s[29]]) if d.position == "random" else tf.zeros([2]),
-        "morph": morph,
-        "short_scratches": scratches[0],
-        "long_scratches": scratches[1],
-        "paper": paper,
-        "ink": ink,
-        "invert": invert,
-        "background": tf.stack([uni(30, d.background_noise), uni(31, d.background_saturation)]),
-        "octaves": octave_w,
-        "grain": tf.stack([uni(32, d.grain), uni(33, d.grain_contrast), uni(34, d.grain_saturation),
-                           uni(35, d.grain_brightness)]),
-        "blur": tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0),
-        "illumination": tf.stack([
-            tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
-            s[40] * (2 * math.pi)]),
-        "downscale": coin(41, d.downscale_probability),
-        "jpeg": tf.stack([tf.where(coin(42, d.jpeg_probability), 1.0, 0.0), uni(43, d.jpeg_quality)]),
-        "color": tf.stack([uni(44, d.contrast), uni(45, d.brightness), uni(46, d.saturation)]),
-        "hash_key": hash_keys,
-    }
+    out["paper"] = tint(13, uni(16, d.paper_level), d.paper_tint)
+    out["ink"] = tint(17, uni(20, d.ink_level), d.ink_tint)
+    out["invert"] = coin(21, d.invert_probability)
+    octave_w = s[:, 22:22 + _NOISE_LEVELS] + 0.05
+    out["octaves"] = octave_w / tf.reduce_sum(octave_w, axis=1, keepdims=True)
+    out["font_px"] = uni(4, d.font_px)
+    out["angle"] = uni(5, (-d.max_angle, d.max_angle))
+    out["shear"] = uni(6, (-d.max_shear, d.max_shear))
+    out["margins"] = tf.stack([uni(7, d.margins_px), uni(8, d.margins_px), uni(9, d.margins_px),
+                               uni(27, d.margins_px)], 1)
+    out["position"] = s[:, 28:30] if d.position == "random" else tf.zeros_like(s[:, 28:30])
+    out["background"] = tf.stack([uni(30, d.background_noise), uni(31, d.background_saturation)], 1)
+    out["grain"] = tf.stack([uni(32, d.grain), uni(33, d.grain_contrast), uni(34, d.grain_saturation),
+                             uni(35, d.grain_brightness)], 1)
+    out["blur"] = tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0)
+    out["illumination"] = tf.stack([
+        tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
+        col(40) * (2 * math.pi)], 1)
+    out["downscale"] = coin(41, d.downscale_probability)
+    out["jpeg"] = tf.stack([tf.where(coin(42, d.jpeg_probability), 1.0, 0.0), uni(43, d.jpeg_quality)], 1)
+    out["color"] = tf.stack([uni(44, d.contrast), uni(45, d.brightness), uni(46, d.saturation)], 1)
+    # Two 32-bit keys for the per-pixel hash noise, from 16-bit halves of four uniforms.
+    halves = tf.cast(tf.floor(s[:, 48:52] * 65536.0), tf.int32)
+    out["hash_key"] = tf.stack([halves[:, 0] * 65536 + halves[:, 1], halves[:, 2] * 65536 + halves[:, 3]], 1)
+    return out
 
   # --------------------------------------------------------------- stage 2
 
@@ -272,7 +283,6 @@ class Generator:
     out["index"] = params["index"]
     out["labels"] = params["labels"]
     out["label_length"] = params["label_length"]
-    out["angle"] = params["angle"]
     return out
 
   def generate(self, indices) -> dict:
@@ -283,6 +293,7 @@ class Generator:
 
   def _render_text(self, p: dict) -> dict:
     """Layout, canvas, warp and quads (first XLA program)."""
+    p = self._decode(p)
     geom = self._layout(p)
     geom["affine"] = self._geometry(p, geom)
     canvas = self._canvas(p, geom)
@@ -294,6 +305,7 @@ class Generator:
         "letter_quads": quads,
         "letter_boxes": boxes,
         "letter_mask": tf.range(self.L)[None, :] < p["label_length"][:, None],
+        "angle": p["angle"],
     }
 
   def _render_pixels(self, p: dict) -> dict:
@@ -530,6 +542,7 @@ class Generator:
     return grid
 
   def _compose(self, p, alpha):
+    p = self._decode(p)
     d = self.config
     H, W, C = self.H, self.W, self.C
     B = tf.shape(alpha)[0]
