@@ -1,0 +1,59 @@
+"""Shared setup: TensorFlow on two threads, the repo root importable, shared generators."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+import tensorflow as tf  # pylint: disable=wrong-import-position
+
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(2)
+
+import ml_collections  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+import pytest  # pylint: disable=wrong-import-position
+
+import configs.tiny  # pylint: disable=wrong-import-position
+from ocr_tf import atlas as atlas_lib  # pylint: disable=wrong-import-position
+from ocr_tf import synth  # pylint: disable=wrong-import-position
+
+
+def data_variant(config_module=configs.tiny, **changes) -> ml_collections.ConfigDict:
+  """The `data` block of a config module with some fields changed."""
+  d = config_module.get_config().data
+  for key, value in changes.items():
+    d[key] = value
+  return d
+
+
+def to_numpy(batch: dict) -> dict:
+  return {k: np.asarray(v) for k, v in batch.items()}
+
+
+def batched_params(generator: synth.Generator, indices) -> dict:
+  """sample_params of `indices`, batched as numpy arrays (what render takes)."""
+  ds = tf.data.Dataset.from_tensor_slices(tf.constant(list(indices), tf.int64))
+  ds = ds.map(generator.sample_params).batch(len(indices))
+  return to_numpy(next(iter(ds)))
+
+
+@pytest.fixture(scope="session")
+def atlas() -> atlas_lib.Atlas:
+  return atlas_lib.load_atlas()
+
+
+@pytest.fixture(scope="session")
+def tiny_gen(atlas) -> synth.Generator:
+  """configs/tiny.py (grey), seed 0."""
+  return synth.Generator(data_variant(), atlas, 0)
+
+
+@pytest.fixture(scope="session")
+def tiny_rgb_gen(atlas) -> synth.Generator:
+  """configs/tiny.py with channels=3, seed 0."""
+  return synth.Generator(data_variant(channels=3), atlas, 0)

@@ -1,0 +1,161 @@
+"""Config validation: each bad value stops with one line naming the field and the value."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, data_variant
+from ocr_tf import atlas as atlas_lib
+from ocr_tf import config_base, input_pipeline, synth
+from ocr_tf.config_base import ConfigError
+
+PROBABILITIES = ("corpus_probability", "morph_probability", "invert_probability", "blur_probability",
+                 "illumination_probability", "downscale_probability", "jpeg_probability")
+
+
+def one_line_error(exc_info, *expected: str) -> str:
+  message = str(exc_info.value)
+  assert "\n" not in message, message
+  for part in expected:
+    assert part in message, f"{part!r} not in {message!r}"
+  return message
+
+
+def check_bad_value(field: str, value, **others) -> None:
+  d = data_variant(**{field: value}, **others)
+  with pytest.raises(ConfigError) as e:
+    config_base.validate_data(d)
+  one_line_error(e, f"data.{field}={value!r}")
+
+
+def test_shipped_configs_are_valid():
+  import configs.default  # pylint: disable=import-outside-toplevel
+  import configs.seed  # pylint: disable=import-outside-toplevel
+  import configs.tiny  # pylint: disable=import-outside-toplevel
+  for module in (configs.tiny, configs.default, configs.seed):
+    config_base.validate_data(module.get_config().data)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("height", 0), ("height", -32), ("width", 0), ("width", -1), ("height", 5000),
+    ("channels", 2), ("max_length", 0), ("min_length", 0), ("max_overlap", 0),
+    ("seed", -1), ("position", "middle"), ("max_angle", 60.0), ("max_shear", -1.0),
+    ("font_px", (30.0, 20.0)), ("jpeg_quality", (0, 60)), ("blur_sigma", (0.0, 9.0)),
+    ("paper_level", (0.5, 1.5)), ("paper_tint", 2.0), ("morph_close_open", (-5, 1)),
+    ("min_fit_em_px", 0.0), ("charset", "abca"), ("charset", ""),
+])
+def test_bad_value(field, value):
+  check_bad_value(field, value)
+
+
+@pytest.mark.parametrize("field", PROBABILITIES)
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_probability_outside_unit_interval(field, value, tmp_path):
+  corpus = tmp_path / "words.txt"
+  corpus.write_text("word\n")
+  check_bad_value(field, value, corpus=str(corpus))
+
+
+def test_min_length_above_max_length():
+  with pytest.raises(ConfigError) as e:
+    config_base.validate_data(data_variant(min_length=9))
+  one_line_error(e, "data.min_length=9", "data.max_length=8")
+
+
+def test_corpus_probability_needs_a_corpus():
+  check_bad_value("corpus_probability", 0.5)
+
+
+def test_missing_corpus_file(tmp_path):
+  check_bad_value("corpus", str(tmp_path / "no_such_words.txt"))
+
+
+def test_corpus_with_no_usable_word(atlas, tmp_path):
+  path = tmp_path / "words.txt"
+  path.write_text("h\u00e9llo a-b waytoolongforeight\n", encoding="utf-8")
+  with pytest.raises(ConfigError) as e:
+    synth.Generator(data_variant(corpus=str(path), corpus_probability=1.0), atlas, 0)
+  one_line_error(e, f"data.corpus={str(path)!r}")
+
+
+def test_charset_character_missing_from_atlas(atlas):
+  charset = "ab\u00e9\u4e2d"
+  with pytest.raises(ConfigError) as e:
+    synth.Generator(data_variant(charset=charset), atlas, 0)
+  one_line_error(e, f"data.charset={charset!r}", "'\u00e9\u4e2d'")
+
+
+def test_max_length_that_cannot_fit(atlas):
+  with pytest.raises(ConfigError) as e:
+    synth.Generator(data_variant(width=32, max_length=200), atlas, 0)
+  one_line_error(e, "data.max_length=200", "data.width=32")
+
+
+def test_line_taller_than_the_image(atlas):
+  with pytest.raises(ConfigError) as e:
+    synth.Generator(data_variant(height=8, min_fit_em_px=10.0), atlas, 0)
+  one_line_error(e, "data.height=8")
+
+
+def test_valid_variants_build(atlas):
+  synth.Generator(data_variant(width=32, max_length=2), atlas, 0)
+  synth.Generator(data_variant(charset="0123456789 "), atlas, 0)
+
+
+@pytest.fixture(scope="module")
+def bad_atlas_files(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("atlases")
+  text = folder / "notes.npz"
+  text.write_text("not an atlas\n")
+  truncated = folder / "truncated.npz"
+  with open(atlas_lib.DEFAULT_ATLAS_PATH, "rb") as f:
+    truncated.write_bytes(f.read(4096))
+  return {"text": str(text), "truncated": str(truncated), "folder": str(folder),
+          "missing": str(folder / "missing.npz")}
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "folder", "missing"])
+def test_unreadable_atlas(bad_atlas_files, kind):
+  path = bad_atlas_files[kind]
+  with pytest.raises(atlas_lib.AtlasError) as e:
+    input_pipeline.make_generator(data_variant(atlas=path))
+  one_line_error(e, path)
+
+
+# ------------------------------------------------------------------ CLI
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="2", TF_NUM_INTEROP_THREADS="2")
+  return subprocess.run([sys.executable, "-m", "ocr_tf.main", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300, check=False)
+
+
+def the_error_line(result: subprocess.CompletedProcess) -> str:
+  """The one line the command writes about the problem (TensorFlow's start-up log aside)."""
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr, result.stderr
+  lines = [ln for ln in result.stderr.splitlines() if ln.startswith("ocr-tf:")]
+  assert len(lines) == 1, result.stderr
+  return lines[0]
+
+
+def test_cli_reports_a_bad_value(tmp_path):
+  out = tmp_path / "preview"
+  result = run_cli("preview", "--config=configs/tiny.py", "--config.data.min_length=9", f"--out={out}")
+  line = the_error_line(result)
+  assert "data.min_length=9" in line and "data.max_length=8" in line
+  assert not out.exists()
+
+
+def test_cli_reports_a_bad_atlas(tmp_path):
+  atlas = tmp_path / "atlas.npz"
+  shutil.copy(os.path.join(ROOT, "configs", "tiny.py"), atlas)
+  result = run_cli("preview", "--config=configs/tiny.py", f"--config.data.atlas={atlas}",
+                   f"--out={tmp_path / 'preview'}")
+  line = the_error_line(result)
+  assert str(atlas) in line and "not an .npz" in line
