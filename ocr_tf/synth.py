@@ -110,6 +110,7 @@ class Generator:
     self.step_max = max(step_max, overlap_step, 1)
     self.canvas_w = self.pen0 + (self.L - 1) * self.step_max + self.max_bearing + self.cell_w + 2
     self._check_fit(sp_px)
+    self._blur_radius = int(math.ceil(3.0 * d.blur_sigma[1]))
     self._corpus = None
     if d.corpus:
       self._corpus = charset_lib.load_corpus(d.corpus, d.corpus_mode, self.charset, self.L)
@@ -193,7 +194,24 @@ class Generator:
       length = tf.where(use, tf.constant(corpus_len)[j], length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
-    return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u}
+    # Transcendental functions are evaluated here, per sample: XLA's vector and
+    # scalar code paths round them differently, which would make a sample's
+    # bytes depend on the size of the batch it is rendered in.
+    rad = math.pi / 180.0
+    theta = (-d.max_angle + 2.0 * d.max_angle * u[5]) * rad
+    shear = (-d.max_shear + 2.0 * d.max_shear * u[6]) * rad
+    phi = u[40] * (2 * math.pi)
+    trig = tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear), tf.cos(phi), tf.sin(phi)])
+    dirs = []
+    for key in ("short", "long"):
+      o0, o1 = offsets[key]
+      a = tf.reshape(u[o0:o1], [-1, _SCRATCH_FIELDS])[:, 2] * (2 * math.pi)
+      dirs.append(tf.stack([tf.cos(a), tf.sin(a)], axis=1))
+    sigma = tf.where(u[36] < float(d.blur_probability),
+                     d.blur_sigma[0] + (d.blur_sigma[1] - d.blur_sigma[0]) * u[37], 0.0)
+    kernel = gaussian_kernel(sigma, self._blur_radius)
+    return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
+            "trig": trig, "short_dirs": dirs[0], "long_dirs": dirs[1], "blur_kernel": kernel}
 
   def _decode(self, p: dict) -> dict:
     """Batch parameters [B, ...] from the per-sample uniforms (inside XLA)."""
@@ -427,8 +445,8 @@ class Generator:
     by1 = tf.where(any_ink, tf.maximum(line_y1, ink_y1), line_y1)
     center = tf.stack([(bx0 + bx1) / 2, (by0 + by1) / 2], axis=1)
     theta = p["angle"] * (math.pi / 180.0)
-    shear = tf.tan(p["shear"] * (math.pi / 180.0))
-    cos, sin = tf.cos(theta), tf.sin(theta)
+    del theta
+    cos, sin, shear = p["trig"][:, 0], p["trig"][:, 1], p["trig"][:, 2]
     # Rotation CCW as seen (y down) after a shear that leans the tops right.
     rot = tf.reshape(tf.stack([cos, sin, -sin, cos], axis=1), [-1, 2, 2])
     shr = tf.reshape(tf.stack([tf.ones_like(shear), -shear, tf.zeros_like(shear),
@@ -559,12 +577,13 @@ class Generator:
       grain = tf.clip_by_value(gb * (0.5 + gc * _saturate(grain, gs[:, 0, 0, 0])), 0.0, 1.0)
       img = img * (1.0 - gw) + grain * gw
     if d.blur_probability > 0 and d.blur_sigma[1] > 0:
-      img = _gaussian_blur(img, p["blur"], float(d.blur_sigma[1]))
+      img = _gaussian_blur(img, p["blur_kernel"])
     if d.illumination_probability > 0:
       strength, phi = p["illumination"][:, 0], p["illumination"][:, 1]
       uu = (tf.range(W, dtype=tf.float32) / W - 0.5)[None, None, :]
       vv = (tf.range(H, dtype=tf.float32) / H - 0.5)[None, :, None] * (H / W)
-      grad = tf.cos(phi)[:, None, None] * uu + tf.sin(phi)[:, None, None] * vv + 0.5
+      del phi
+      grad = p["trig"][:, 3, None, None] * uu + p["trig"][:, 4, None, None] * vv + 0.5
       img = img * (1.0 - strength[:, None, None, None] * grad[..., None])
     if d.downscale_probability > 0:
       img = tf.where(p["downscale"][:, None, None, None], _down_up(img), img)
@@ -590,16 +609,18 @@ class Generator:
       s = p[name]
       if s.shape[1] == 0:
         continue
-      layers.append((s, int(len_max), int(w_max)))
+      layers.append((s, p["short_dirs" if name == "short_scratches" else "long_dirs"], int(len_max),
+                     int(w_max)))
     if not layers:
       return img
     B = tf.shape(img)[0]
     idx_all, val_all = [], []
-    for s, len_max, w_max in layers:
+    for s, dirs, len_max, w_max in layers:
       x0 = s[..., 0] * W
       y0 = s[..., 1] * H
       phi, length, width, alpha = s[..., 2], s[..., 3], s[..., 4], s[..., 5]
-      dx, dy = tf.cos(phi), tf.sin(phi)
+      dx, dy = dirs[:, :s.shape[1], 0], dirs[:, :s.shape[1], 1]
+      del phi
       tt = tf.range(len_max, dtype=tf.float32)[None, None, :, None]
       ww = tf.range(w_max, dtype=tf.float32)[None, None, None, :]
       off = ww - (width[..., None, None] - 1.0) / 2.0
@@ -687,13 +708,16 @@ def _upsample2(x):
   return x
 
 
-def _gaussian_blur(img, sigma, sigma_max: float):
-  """Separable Gaussian blur with a per-sample sigma [B] (0 = identity)."""
-  r = int(math.ceil(3.0 * sigma_max))
-  taps = tf.range(-r, r + 1, dtype=tf.float32)[None, :]
-  s = tf.maximum(sigma, 1e-3)[:, None]
-  k = tf.exp(-0.5 * tf.square(taps / s))
-  k = k / tf.reduce_sum(k, axis=1, keepdims=True)  # [B, T]
+def gaussian_kernel(sigma, radius: int):
+  """Normalized 1-D Gaussian taps [2 * radius + 1] (sigma 0 gives a unit impulse)."""
+  taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+  k = tf.exp(-0.5 * tf.square(taps / tf.maximum(tf.cast(sigma, tf.float32), 1e-3)))
+  return k / tf.reduce_sum(k)
+
+
+def _gaussian_blur(img, k):
+  """Separable blur of [B, H, W, C] with per-sample taps k [B, 2r + 1]."""
+  r = (k.shape[1] - 1) // 2
   H, W = img.shape[1], img.shape[2]
   x = _barrier(tf.pad(img, [[0, 0], [r, r], [0, 0], [0, 0]], mode="SYMMETRIC"))
   img = sum(k[:, i, None, None, None] * x[:, i:i + H] for i in range(2 * r + 1))
@@ -718,12 +742,12 @@ def _jpeg_like(img, quality):
   Hp, Wp = H + ph, W + pw
   x = tf.reshape(x, [-1, Hp // 8, 8, Wp // 8, 8, C])
   m = tf.constant(_dct_matrix())
-  coef = tf.einsum("ij,bpjqkc,lk->bpiqlc", m, x, m)
+  coef = tf.einsum("ij,bpjqkc,lk->bpqcil", m, x, m)
   q = quality
   scale = tf.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
   table = tf.maximum(tf.floor((tf.constant(_JPEG_TABLE)[None] * scale[:, None, None] + 50.0) / 100.0), 1.0)
-  table = table[:, None, :, None, :, None]
-  coef = tf.round(coef / table) * table
-  x = tf.einsum("ji,bpjqkc,kl->bpiqlc", m, coef, m)
+  blocks = tf.reshape(coef, [tf.shape(coef)[0], -1, 8, 8])  # at most 4-D broadcasts outside XLA
+  coef = tf.reshape(tf.round(blocks / table[:, None]) * table[:, None], tf.shape(coef))
+  x = tf.einsum("ji,bpqcjk,kl->bpiqlc", m, coef, m)
   x = tf.reshape(x, [-1, Hp, Wp, C])[:, :H, :W]
   return tf.clip_by_value((x + 128.0) / 255.0, 0.0, 1.0)
