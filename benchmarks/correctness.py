@@ -70,16 +70,17 @@ count
   image border, negative when outside).
 
 determinism
-  16 of the indices are made again in a different batch composition (reversed,
-  interleaved with other indices), and every field is compared byte for byte
-  with the first run: ``same-size``, through ``input_pipeline.sample_dataset``
-  in batches of the run's size; ``batch32``, with ``Generator.generate`` as one
-  batch of 32 (the per-replica batch changes with the number of replicas).
+  16 of the indices (``--determinism_samples``) are made again in a different
+  batch composition (reversed, interleaved with as many other indices), and
+  every field is compared byte for byte with the first run: ``same-size``,
+  through ``input_pipeline.sample_dataset`` in batches of the run's size;
+  ``batch32`` (twice the count), with ``Generator.generate`` as one batch (the
+  per-replica batch changes with the number of replicas).
 
 Criteria (PASS/FAIL): ink, every letter ``frac >= 0.99`` and ``union >= 0.99``
 and the alone renders consistent; ctr4, every sample within 0.5 deg; edge and
 base, every letter / sample within 0.5 deg; count, every sample; determinism
-(same-size) and determinism_b32 (batch32), 16/16 identical. Times: ``gen`` is
+(same-size) and determinism_one_batch (batch32), every sample identical. Times: ``gen`` is
 the generation of the samples themselves (compilation included), ``total``
 the whole measurement of that config. The exit status is 1 if any check fails.
 """
@@ -102,7 +103,6 @@ SHIPPED = ("configs/tiny.py", "configs/default.py", "configs/seed.py")
 INK_EPS = 1e-6  # coverage below this is no ink (float noise of the warp)
 TARGET_FRAC = 0.99
 TARGET_DEG = 0.5
-NUM_DETERMINISM = 16
 
 
 def parse_args(argv=None):
@@ -117,6 +117,8 @@ def parse_args(argv=None):
                  help="letter groups rendered alone per sample; 0: 2 * max_overlap + 1")
   p.add_argument("--tolerance", type=float, default=1.0, help="quad dilation in px")
   p.add_argument("--threads", type=int, default=1, help="TensorFlow intra- and inter-op threads")
+  p.add_argument("--determinism_samples", type=int, default=16,
+                 help="indices made again in another batch composition")
   p.add_argument("--worst", type=int, default=0, help="list the K worst letters and samples per config")
   args = p.parse_args(argv)
   configs = []
@@ -406,7 +408,7 @@ def determinism(gen, input_pipeline, tf, reference: dict, num_samples: int, batc
   """Remakes the reference indices, reversed and interleaved with other indices, two ways.
 
   ``same``: through input_pipeline.sample_dataset (parallel map) in batches of
-  the run's size; ``b32``: with Generator.generate, as one batch of 32.
+  the run's size; ``one``: with Generator.generate, as one batch of all of them.
   Returns, per way, (identical samples, compared samples, [(index, differing keys)]).
   """
   chosen = sorted(reference)
@@ -416,7 +418,7 @@ def determinism(gen, input_pipeline, tf, reference: dict, num_samples: int, batc
   padded = order + [num_samples + 2 * 10**6 + j for j in range(-len(order) % batch)]
   ds = input_pipeline.sample_dataset(gen, tf.data.Dataset.from_tensor_slices(
       tf.constant(padded, tf.int64)), batch)
-  ways = {"same": [to_numpy(out) for out in ds], "b32": [to_numpy(gen.generate(order))]}
+  ways = {"same": [to_numpy(out) for out in ds], "one": [to_numpy(gen.generate(order))]}
   result = {}
   for way, outs in ways.items():
     got = {}
@@ -447,7 +449,7 @@ def run_config(path: str, args, tf, input_pipeline, synth) -> dict:
   num_groups = max(1, min(num_groups, gen.L))
   twin, offset = twin_generator(gen, synth)
   rng = np.random.default_rng(0)
-  chosen = set(rng.choice(n, size=min(NUM_DETERMINISM, n), replace=False).tolist())
+  chosen = set(rng.choice(n, size=min(args.determinism_samples, n), replace=False).tolist())
   reference = {}
   st = Stats()
   padded = -(-n // batch) * batch
@@ -504,7 +506,8 @@ def report(r: dict, args) -> dict:
       f"ctr8 n={len(ctr8)} mean {c8[0]:.3f} p99 {c8[1]:.3f} within0.5 {c8[2]:.2%}; "
       f"edge max {edge_max:.2e}; base max {base_max:.2e} (font rms {st.font_rms:.2f}px) | "
       f"count ok {n - len(st.count_bad)}/{n} margin {st.margin:.2f}px | "
-      f"determinism same-size {det['same'][0]}/{det['same'][1]} batch32 {det['b32'][0]}/{det['b32'][1]} | "
+      f"determinism same-size {det['same'][0]}/{det['same'][1]} "
+      f"batch{2 * det['one'][1]} {det['one'][0]}/{det['one'][1]} | "
       f"gen {r['gen_time']:.1f}s ({n / r['gen_time']:.1f}/s) total {r['total_time']:.1f}s")
   print(line, flush=True)
   if st.inkless_letters or st.orphan_ink or st.twin_quads_differ or st.alone_excess > 1e-4:
@@ -532,7 +535,7 @@ def report(r: dict, args) -> dict:
       "base": bool(st.base) and base_max <= TARGET_DEG,
       "count": not st.count_bad,
       "determinism": det["same"][0] == det["same"][1],
-      "determinism_b32": det["b32"][0] == det["b32"][1],
+      "determinism_one_batch": det["one"][0] == det["one"][1],
   }
   return checks
 
