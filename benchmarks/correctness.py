@@ -365,7 +365,7 @@ def check_letters(st: Stats, gen, twin, offset: int, num_groups: int, b: dict, p
   total = np.zeros((real, gen.L))
   for start in range(0, len(rows), batch):
     sel = np.minimum(np.arange(start, start + batch), len(rows) - 1)
-    out = to_numpy(twin.render(twin_params(params, rows[sel], groups[sel], num_groups, offset)))
+    out = to_numpy(twin.render_batch(twin_params(params, rows[sel], groups[sel], num_groups, offset)))
     for k in range(min(batch, len(rows) - start)):
       i, g = int(rows[start + k]), int(groups[start + k])
       n = int(lengths[i])
@@ -457,7 +457,7 @@ def run_config(path: str, args, tf, input_pipeline, synth) -> dict:
   gen_time = 0.0
   t0 = time.time()
   for start, params_t in zip(range(0, padded, batch), ds):
-    b = to_numpy(gen.render(params_t))
+    b = to_numpy(gen.render_batch(params_t))
     gen_time += time.time() - t0
     params = to_numpy(params_t)
     real = min(batch, n - start)

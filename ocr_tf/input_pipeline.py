@@ -1,4 +1,4 @@
-"""tf.data pipelines: index -> stateless params -> batch -> XLA render -> prefetch.
+"""tf.data pipelines: index -> stateless params -> XLA render -> batch -> prefetch.
 
 The global stream is indexed by sample number. At global step ``s`` with a
 global batch of ``G = b * R`` samples (``R`` replicas of ``b``), replica ``r``
@@ -47,9 +47,8 @@ def sample_dataset(generator: synth.Generator, indices: tf.data.Dataset, batch_s
                    num_parallel_calls: int | None = None) -> tf.data.Dataset:
   """Batched samples for a dataset of indices. Parallelism never changes a byte."""
   parallel = num_parallel_calls or tf.data.AUTOTUNE
-  ds = indices.map(generator.sample_params, num_parallel_calls=parallel, deterministic=True)
+  ds = indices.map(generator.sample, num_parallel_calls=parallel, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
-  ds = ds.map(generator.render, num_parallel_calls=parallel, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 

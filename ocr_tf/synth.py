@@ -2,15 +2,16 @@
 
 Generation has two stages, both pure TensorFlow:
 
-1. :meth:`Generator.sample_params` (one sample, inside ``Dataset.map``) draws
-   every random choice of sample ``i`` with stateless ops from a seed folded
-   from ``(seed, i)``: the text, the font, spacing, size, angle, margins,
-   degradation settings and keys for the per-pixel noise.
-2. :meth:`Generator.render` (a batch, one XLA-compiled function) turns those
-   parameters into pixels: glyph layout from the atlas, one affine warp, the
-   letter quads through the same matrix, the clean target and the
-   degradations. Every sample in a batch is computed independently, so the
-   bytes of sample ``i`` do not depend on the batch it is in.
+1. :meth:`Generator.sample_params` draws every random choice of sample ``i``
+   with stateless ops from a seed folded from ``(seed, i)``: the text, the
+   font, spacing, size, angle, margins, degradation settings and keys for the
+   per-pixel noise.
+2. :meth:`Generator.render` turns those parameters into pixels with two
+   XLA-compiled programs: glyph layout from the atlas, one affine warp, the
+   letter quads through the same matrix and the clean target; then the
+   degradations. Both run per sample (inside ``Dataset.map``), always with
+   the same compiled code, so the bytes of sample ``i`` never depend on the
+   batch, the parallelism or the replica it is made in.
 
 The sample contract (per sample; batched: a leading batch axis):
 
@@ -194,9 +195,8 @@ class Generator:
       length = tf.where(use, tf.constant(corpus_len)[j], length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
-    # Transcendental functions are evaluated here, per sample: XLA's vector and
-    # scalar code paths round them differently, which would make a sample's
-    # bytes depend on the size of the batch it is rendered in.
+    # Transcendental values are evaluated here, with TensorFlow's kernels, so
+    # that they are the same numbers whatever program consumes them.
     rad = math.pi / 180.0
     theta = (-d.max_angle + 2.0 * d.max_angle * u[5]) * rad
     shear = (-d.max_shear + 2.0 * d.max_shear * u[6]) * rad
@@ -214,7 +214,7 @@ class Generator:
             "trig": trig, "short_dirs": dirs[0], "long_dirs": dirs[1], "blur_kernel": kernel}
 
   def _decode(self, p: dict) -> dict:
-    """Batch parameters [B, ...] from the per-sample uniforms (inside XLA)."""
+    """Parameters [B, ...] from the per-sample uniforms [B, N]."""
     d = self.config
     offsets, _ = self._layout_of_uniforms()
     u = p["uniforms"]
@@ -294,20 +294,35 @@ class Generator:
   # --------------------------------------------------------------- stage 2
 
   def render(self, params: dict) -> dict:
-    """Turns a batch of parameters (leading batch axis) into a batch of samples."""
-    numeric = {k: v for k, v in params.items() if k not in ("text", "index")}
-    out = self._render_xla(numeric)
+    """Turns one sample's parameters (from sample_params) into the sample.
+
+    The pixels come from two XLA programs compiled for a batch of one. XLA
+    generates different code for different batch shapes, and their fused
+    multiply-adds round differently by an ulp, so rendering every sample alone
+    is what makes sample i the same bytes in any batch, on any replica.
+    """
+    numeric = {k: v[None] for k, v in params.items() if k not in ("text", "index")}
+    out = tf.nest.map_structure(lambda t: t[0], self._render_xla(numeric))
     out["text"] = params["text"]
     out["index"] = params["index"]
     out["labels"] = params["labels"]
     out["label_length"] = params["label_length"]
     return out
 
+  def render_batch(self, params: dict) -> dict:
+    """Eager convenience: render a batch of parameters (leading axis), sample by sample."""
+    n = int(params["index"].shape[0])
+    ds = tf.data.Dataset.from_tensor_slices(params).map(self.render).batch(n)
+    return next(iter(ds))
+
+  def sample(self, index) -> dict:
+    """Sample `index` of this generator's stream (one sample; use in Dataset.map)."""
+    return self.render(self.sample_params(index))
+
   def generate(self, indices) -> dict:
     """Eager convenience: samples for a list of indices, batched."""
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(indices, tf.int64))
-    ds = ds.map(self.sample_params).batch(len(indices)).map(self.render)
-    return next(iter(ds))
+    return next(iter(ds.map(self.sample).batch(len(indices))))
 
   def _render_text(self, p: dict) -> dict:
     """Layout, canvas, warp and quads (first XLA program)."""

@@ -68,9 +68,6 @@ def test_batch_composition_keeps_labels_clean_and_quads(first_eight, other_batch
   assert_images_close(first_eight, single, [3])
 
 
-@pytest.mark.xfail(reason="known: a few image pixels differ by 1 ulp between batch sizes in the "
-                          "XLA compose program (identical with XLA_FLAGS=--xla_cpu_max_isa=SSE4_2)",
-                   strict=False)
 def test_batch_composition_keeps_image_bytes(first_eight, other_batches):
   pair, single = other_batches
   assert_same_samples(first_eight, pair, [5, 3], ["image"])

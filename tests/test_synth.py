@@ -94,7 +94,7 @@ def render_batches(generator: synth.Generator, params: dict, batch: int):
   n = len(params["index"])
   for start in range(0, n, batch):
     sel = np.minimum(np.arange(start, start + batch), n - 1)
-    out = to_numpy(generator.render({k: v[sel] for k, v in params.items()}))
+    out = to_numpy(generator.render_batch({k: v[sel] for k, v in params.items()}))
     yield {k: v[:min(batch, n - start)] for k, v in out.items()}
 
 
@@ -138,7 +138,7 @@ def tiny_params(tiny_gen):
 
 @pytest.fixture(scope="module")
 def tiny_batch(tiny_gen, tiny_params):
-  return to_numpy(tiny_gen.render(tiny_params))
+  return to_numpy(tiny_gen.render_batch(tiny_params))
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_quad_edges_follow_the_angle(tiny_batch):
 
 def test_twin_charset_renders_the_same_pixels(tiny_params, tiny_batch, tiny_twins):
   twins, _ = tiny_twins
-  same = to_numpy(twins.render(tiny_params))
+  same = to_numpy(twins.render_batch(tiny_params))
   for key in ("image", "clean", "letter_quads", "letter_boxes"):
     np.testing.assert_array_equal(same[key], tiny_batch[key], err_msg=key)
 
