@@ -1,0 +1,391 @@
+"""The OCR network: one Keras functional model from an image to four named outputs.
+
+:func:`build_model` returns a ``keras.Model`` taking ``image`` float32
+[B, H, W, C] in [0, 1] and returning a dict:
+
+============  ======================  ==========================================
+key           shape                   meaning
+============  ======================  ==========================================
+text_logits   [B, T, num_classes]     per-column class scores; T = W / width
+                                      stride; CTC over the charset, blank last
+angle         [B]                     the text's angle in degrees
+letters       [B, H/s, W/s, 5]        dense letter map at ``letter_stride`` s:
+                                      0 center heatmap logit, 1-2 center offset
+                                      (y, x) inside the cell in cell units,
+                                      3-4 box size (log h, log w) in pixels
+clean         [B, H, W, 1]            the denoised image in [0, 1]
+============  ======================  ==========================================
+
+The backbone is a stack of stages of residual conv-BN-ReLU blocks, each
+stage downsampling by its ``(height, width)`` stride; height is reduced more
+than width. The text head collapses the last feature map to one row and runs
+bidirectional LSTMs (or 1-D convs) over its columns. A U-Net-like decoder
+climbs back to full resolution with skip connections from every stage; the
+letter head reads the decoder level at stride ``letter_stride`` and the clean
+head its full-resolution level. :func:`decode_letters` turns the letter map
+into boxes in-graph.
+
+Presets (:func:`model_config`), with parameter counts for grey images and the
+62-character default charset:
+
+* ``tiny``: about 220k parameters; trains in minutes on 2 CPU cores on
+  32x128 grey images (configs/tiny.py): a step of 32 images takes about 0.1 s.
+* ``default``: about 2.9M parameters (32x256, configs/default.py); one GPU.
+* ``large``: about 17M parameters; deeper and wider, for multi-GPU runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+import ml_collections
+import tensorflow as tf
+
+from ocr_tf import charset as charset_lib
+from ocr_tf.config_base import ConfigError
+
+OUTPUT_NAMES = ("text_logits", "angle", "letters", "clean")
+LETTER_CHANNELS = 5
+PRESETS = ("tiny", "default", "large")
+# Initial heatmap bias: sigmoid(-2.19) = 0.1, the CenterNet prior.
+_HEATMAP_PRIOR_BIAS = -2.19
+# Predicted log sizes are clipped to this range (pixels e^-4 .. e^10) before exp.
+_LOG_SIZE_RANGE = (-4.0, 10.0)
+
+
+def model_config(preset: str = "default") -> ml_collections.ConfigDict:
+  """The model's fields for one preset: 'tiny', 'default' or 'large'.
+
+  Fields:
+    stem_width: channels of the full-resolution stem conv.
+    widths, depths, strides: per backbone stage, its channels, number of
+      residual blocks and (height, width) stride of its first block.
+    decoder_widths: channels of the decoder at each skip level, from full
+      resolution (the stem) to the level just above the last stage.
+    letter_stride: stride of the letter map; some level must have this
+      cumulative stride in both height and width.
+    letter_width: channels of the letter head's hidden conv.
+    text_head: 'lstm' (bidirectional LSTMs) or 'conv' (residual 1-D convs).
+    text_width: channels of the text head (LSTM: both directions together).
+    text_layers: number of bidirectional LSTMs or residual 1-D conv blocks.
+    angle_width: hidden units of the angle head.
+    bn_momentum: BatchNormalization momentum.
+  """
+  c = ml_collections.ConfigDict()
+  c.preset = preset
+  c.strides = ((2, 2), (2, 2), (2, 1), (2, 1))
+  c.letter_stride = 4
+  c.text_head = "lstm"
+  c.bn_momentum = 0.9
+  if preset == "tiny":
+    c.stem_width = 8
+    c.widths = (16, 32, 48, 64)
+    c.depths = (1, 1, 1, 1)
+    c.decoder_widths = (8, 16, 24, 32)
+    c.letter_width = 24
+    c.text_width = 64
+    c.text_layers = 1
+    c.angle_width = 32
+  elif preset == "default":
+    c.stem_width = 16
+    c.widths = (32, 64, 128, 192)
+    c.depths = (1, 2, 2, 2)
+    c.decoder_widths = (16, 32, 64, 96)
+    c.letter_width = 64
+    c.text_width = 192
+    c.text_layers = 2
+    c.angle_width = 64
+  elif preset == "large":
+    c.stem_width = 32
+    c.widths = (64, 128, 256, 384)
+    c.depths = (2, 3, 4, 3)
+    c.decoder_widths = (32, 64, 128, 192)
+    c.letter_width = 128
+    c.text_width = 384
+    c.text_layers = 2
+    c.angle_width = 128
+  else:
+    raise ConfigError(f"model.preset={preset!r}: must be one of {', '.join(PRESETS)}")
+  return c
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def level_strides(model_cfg: ml_collections.ConfigDict) -> list[tuple[int, int]]:
+  """Cumulative (height, width) stride of each feature level: the stem, then each stage."""
+  out = [(1, 1)]
+  for sh, sw in model_cfg.strides:
+    out.append((out[-1][0] * sh, out[-1][1] * sw))
+  return out
+
+
+def output_strides(model_cfg: ml_collections.ConfigDict) -> tuple[int, int]:
+  """Total (height, width) stride of the backbone; the width stride sets T."""
+  return level_strides(model_cfg)[-1]
+
+
+def text_length(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.ConfigDict) -> int:
+  """T, the number of CTC frames: image width over the backbone's width stride."""
+  return int(data_cfg.width) // output_strides(model_cfg)[1]
+
+
+def letter_map_shape(model_cfg: ml_collections.ConfigDict,
+                     data_cfg: ml_collections.ConfigDict) -> tuple[int, int]:
+  """(height, width) of the letter map."""
+  s = int(model_cfg.letter_stride)
+  return int(data_cfg.height) // s, int(data_cfg.width) // s
+
+
+def _positive_int(value) -> bool:
+  return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def _check_sequence(m: ml_collections.ConfigDict, name: str, length: int | None = None) -> None:
+  value = m[name]
+  if not isinstance(value, (tuple, list)) or not value:
+    raise ConfigError(f"model.{name}={value!r}: expected a non-empty sequence")
+  if length is not None and len(value) != length:
+    raise ConfigError(f"model.{name}={value!r}: expected {length} entries, one per stage")
+  if not all(_positive_int(v) for v in value):
+    raise ConfigError(f"model.{name}={value!r}: entries must be whole numbers >= 1")
+
+
+def validate(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.ConfigDict) -> None:
+  """Checks the model block against the data block; raises ConfigError naming the field."""
+  m = model_cfg
+  _check_sequence(m, "widths")
+  n = len(m.widths)
+  _check_sequence(m, "depths", n)
+  _check_sequence(m, "decoder_widths", n)
+  strides = m.strides
+  if (not isinstance(strides, (tuple, list)) or len(strides) != n
+      or not all(isinstance(s, (tuple, list)) and len(s) == 2 and all(_positive_int(v) for v in s)
+                 for s in strides)):
+    raise ConfigError(f"model.strides={strides!r}: expected {n} (height, width) pairs of whole numbers >= 1, "
+                      f"one per stage")
+  for name in ("stem_width", "letter_width", "text_width", "text_layers", "angle_width", "letter_stride"):
+    if not _positive_int(m[name]):
+      raise ConfigError(f"model.{name}={m[name]!r}: must be a whole number >= 1")
+  if m.text_head not in ("lstm", "conv"):
+    raise ConfigError(f"model.text_head={m.text_head!r}: must be 'lstm' or 'conv'")
+  if m.text_head == "lstm" and m.text_width % 2:
+    raise ConfigError(f"model.text_width={m.text_width}: must be even for a bidirectional LSTM")
+  sh, sw = output_strides(m)
+  h, w = int(data_cfg.height), int(data_cfg.width)
+  if h % sh:
+    raise ConfigError(f"data.height={h}: not divisible by the backbone's total height stride {sh} "
+                      f"(model.strides={tuple(map(tuple, m.strides))})")
+  if w % sw:
+    raise ConfigError(f"data.width={w}: not divisible by the backbone's total width stride {sw} "
+                      f"(model.strides={tuple(map(tuple, m.strides))})")
+  s = m.letter_stride
+  if (s, s) not in level_strides(m):
+    raise ConfigError(f"model.letter_stride={s}: no feature level has stride ({s}, {s}); "
+                      f"levels: {level_strides(m)}")
+  t = w // sw
+  if t < 2 * data_cfg.max_length - 1:
+    raise ConfigError(f"data.max_length={data_cfg.max_length}: CTC needs up to {2 * data_cfg.max_length - 1} "
+                      f"frames for it, the model gives T = {w} / {sw} = {t}")
+
+
+# ------------------------------------------------------------------ layers
+
+
+@keras.saving.register_keras_serializable(package="ocr_tf")
+class Squeeze(keras.layers.Layer):
+  """Removes one axis of size 1 (e.g. [B, 1] -> [B])."""
+
+  def __init__(self, axis: int = -1, **kwargs):
+    super().__init__(**kwargs)
+    self.axis = int(axis)
+
+  def call(self, inputs):
+    return keras.ops.squeeze(inputs, axis=self.axis)
+
+  def compute_output_shape(self, input_shape):
+    shape = list(input_shape)
+    del shape[self.axis]
+    return tuple(shape)
+
+  def get_config(self) -> dict:
+    config = super().get_config()
+    config["axis"] = self.axis
+    return config
+
+
+def _conv_bn(x, filters: int, kernel, strides, name: str, momentum: float, relu: bool = True,
+             padding: str = "same"):
+  x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
+                          name=f"{name}_conv")(x)
+  x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+  if relu:
+    x = keras.layers.ReLU(name=f"{name}_relu")(x)
+  return x
+
+
+def _residual_block(x, filters: int, strides: tuple[int, int], name: str, momentum: float):
+  """conv-BN-ReLU, conv-BN, plus the input (average-pooled, projected as needed), ReLU.
+
+  The shortcut pools before its 1x1 conv (ResNet-D) instead of striding the
+  1x1 conv: better, and oneDNN's strided 1x1 weight gradient corrupts memory
+  for inputs with few channels (oneDNN issue 6035).
+  """
+  y = _conv_bn(x, filters, 3, strides, f"{name}_a", momentum)
+  y = _conv_bn(y, filters, 3, 1, f"{name}_b", momentum, relu=False)
+  shortcut = x
+  if tuple(strides) != (1, 1):
+    shortcut = keras.layers.AveragePooling2D(pool_size=tuple(strides), strides=tuple(strides), padding="same",
+                                             name=f"{name}_pool")(shortcut)
+  if x.shape[-1] != filters:
+    shortcut = _conv_bn(shortcut, filters, 1, 1, f"{name}_proj", momentum, relu=False)
+  y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+  return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def _backbone(image, m: ml_collections.ConfigDict) -> list:
+  """Feature maps of every level: the stem (full resolution), then each stage."""
+  x = _conv_bn(image, m.stem_width, 3, 1, "stem", m.bn_momentum)
+  features = [x]
+  for i, (width, depth, strides) in enumerate(zip(m.widths, m.depths, m.strides)):
+    for j in range(depth):
+      x = _residual_block(x, width, tuple(strides) if j == 0 else (1, 1), f"stage{i + 1}_block{j + 1}",
+                          m.bn_momentum)
+    features.append(x)
+  return features
+
+
+def _decoder(features: Sequence, m: ml_collections.ConfigDict) -> list:
+  """U-Net decoder: level i = upsampled level i+1, concatenated with backbone level i, conv."""
+  outs = [None] * len(features)
+  x = outs[-1] = features[-1]
+  for i in reversed(range(len(features) - 1)):
+    x = keras.layers.UpSampling2D(size=tuple(m.strides[i]), interpolation="bilinear",
+                                  name=f"decoder{i}_up")(x)
+    x = keras.layers.Concatenate(name=f"decoder{i}_concat")([x, features[i]])
+    x = _conv_bn(x, m.decoder_widths[i], 3, 1, f"decoder{i}", m.bn_momentum)
+    outs[i] = x
+  return outs
+
+
+def _text_head(features, m: ml_collections.ConfigDict, num_classes: int):
+  """Collapse the last feature map to one row, model the columns, classify each column."""
+  rows, cols = features.shape[1], features.shape[2]
+  x = _conv_bn(features, m.text_width, (rows, 1), 1, "text_collapse", m.bn_momentum, padding="valid")
+  x = keras.layers.Reshape((cols, m.text_width), name="text_columns")(x)
+  for k in range(m.text_layers):
+    if m.text_head == "lstm":
+      lstm = keras.layers.LSTM(m.text_width // 2, return_sequences=True, name=f"text_lstm{k + 1}")
+      x = keras.layers.Bidirectional(lstm, name=f"text_bilstm{k + 1}")(x)
+    else:
+      y = keras.layers.Conv1D(m.text_width, 5, padding="same", use_bias=False, name=f"text_conv{k + 1}")(x)
+      y = keras.layers.BatchNormalization(momentum=m.bn_momentum, name=f"text_conv{k + 1}_bn")(y)
+      y = keras.layers.ReLU(name=f"text_conv{k + 1}_relu")(y)
+      x = keras.layers.Add(name=f"text_conv{k + 1}_add")([x, y])
+  return keras.layers.Dense(num_classes, dtype="float32", name="text_logits")(x)
+
+
+def _angle_head(features, m: ml_collections.ConfigDict):
+  x = keras.layers.GlobalAveragePooling2D(name="angle_pool")(features)
+  x = keras.layers.Dense(m.angle_width, activation="relu", name="angle_hidden")(x)
+  x = keras.layers.Dense(1, dtype="float32", name="angle_degrees")(x)
+  return Squeeze(axis=-1, dtype="float32", name="angle")(x)
+
+
+def _letter_head(features, m: ml_collections.ConfigDict):
+  x = _conv_bn(features, m.letter_width, 3, 1, "letter_hidden", m.bn_momentum)
+  heat = keras.layers.Conv2D(1, 1, dtype="float32", name="letter_heatmap",
+                             bias_initializer=keras.initializers.Constant(_HEATMAP_PRIOR_BIAS))(x)
+  box = keras.layers.Conv2D(LETTER_CHANNELS - 1, 1, dtype="float32", name="letter_box")(x)
+  return keras.layers.Concatenate(dtype="float32", name="letters")([heat, box])
+
+
+def _clean_head(features):
+  return keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32",
+                             name="clean")(features)
+
+
+def build_model(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.ConfigDict) -> keras.Model:
+  """The OCR model for images of data_cfg's height, width, channels and charset.
+
+  Args:
+    model_cfg: from :func:`model_config` (possibly with fields changed).
+    data_cfg: the `data` block of a config (height, width, channels, charset,
+      max_length).
+
+  Returns:
+    A functional keras.Model with input ``image`` [B, H, W, C] and a dict of
+    outputs ``text_logits``, ``angle``, ``letters``, ``clean`` (module docstring).
+  """
+  validate(model_cfg, data_cfg)
+  if data_cfg.channels not in (1, 3):
+    raise ConfigError(f"data.channels={data_cfg.channels!r}: must be 1 or 3")
+  num_classes = charset_lib.Charset(data_cfg.charset).num_classes
+  image = keras.Input(shape=(int(data_cfg.height), int(data_cfg.width), int(data_cfg.channels)),
+                      name="image")
+  features = _backbone(image, model_cfg)
+  decoded = _decoder(features, model_cfg)
+  letter_level = level_strides(model_cfg).index((model_cfg.letter_stride, model_cfg.letter_stride))
+  outputs = {
+      "text_logits": _text_head(features[-1], model_cfg, num_classes),
+      "angle": _angle_head(features[-1], model_cfg),
+      "letters": _letter_head(decoded[letter_level], model_cfg),
+      "clean": _clean_head(decoded[0]),
+  }
+  return keras.Model(inputs=image, outputs=outputs, name=f"ocr_{model_cfg.get('preset', 'custom')}")
+
+
+# ------------------------------------------------------------------ letter decoding
+
+
+def decode_letters(letters: tf.Tensor, image_size: tuple[int, int], max_letters: int,
+                   threshold: float = 0.3) -> tuple[tf.Tensor, tf.Tensor]:
+  """Boxes from the letter map, in-graph: 3x3 max-pool peaks, top-K by score.
+
+  Args:
+    letters: [B, h, w, 5] as output by the model (heatmap logits, offsets, log sizes).
+    image_size: (H, W) of the model's input image, in pixels.
+    max_letters: K, the number of boxes returned per image.
+    threshold: peaks whose score (sigmoid of the heatmap logit) is below it are
+      dropped: score 0, box all zeros.
+
+  Returns:
+    boxes [B, K, 4] normalized [ymin, xmin, ymax, xmax] clipped to [0, 1],
+    scores [B, K], sorted by decreasing score.
+  """
+  if int(max_letters) < 1:
+    raise ValueError(f"max_letters={max_letters!r}: must be >= 1")
+  letters = tf.convert_to_tensor(letters, tf.float32)
+  if letters.shape.rank != 4 or letters.shape[-1] != LETTER_CHANNELS:
+    raise ValueError(f"letters has shape {letters.shape}: expected [B, h, w, {LETTER_CHANNELS}]")
+  height, width = float(image_size[0]), float(image_size[1])
+  shape = tf.shape(letters)
+  b, h, w = shape[0], shape[1], shape[2]
+  heat = tf.sigmoid(letters[..., 0])
+  peaks = tf.nn.max_pool2d(heat[..., None], ksize=3, strides=1, padding="SAME")[..., 0]
+  heat = tf.where(heat >= peaks, heat, 0.0)
+  flat = tf.reshape(heat, [b, h * w])
+  k = int(max_letters)
+  flat = tf.pad(flat, [[0, 0], [0, tf.maximum(k - h * w, 0)]])
+  scores, index = tf.math.top_k(flat, k=k)
+  index = tf.minimum(index, h * w - 1)
+  regress = tf.gather(tf.reshape(letters[..., 1:], [b, h * w, LETTER_CHANNELS - 1]), index, batch_dims=1)
+  stride_y = height / tf.cast(h, tf.float32)
+  stride_x = width / tf.cast(w, tf.float32)
+  cy = (tf.cast(index // w, tf.float32) + regress[..., 0]) * stride_y
+  cx = (tf.cast(index % w, tf.float32) + regress[..., 1]) * stride_x
+  size = tf.exp(tf.clip_by_value(regress[..., 2:], *_LOG_SIZE_RANGE))
+  half_h, half_w = size[..., 0] / 2, size[..., 1] / 2
+  boxes = tf.stack([(cy - half_h) / height, (cx - half_w) / width,
+                    (cy + half_h) / height, (cx + half_w) / width], axis=-1)
+  keep = scores >= threshold
+  scores = tf.where(keep, scores, 0.0)
+  boxes = tf.where(keep[..., None], tf.clip_by_value(boxes, 0.0, 1.0), 0.0)
+  return boxes, scores
+
+
+def count_params(model: keras.Model) -> int:
+  """Number of weights (trainable and not) of a model."""
+  return int(sum(math.prod(w.shape) for w in model.weights))
