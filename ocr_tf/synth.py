@@ -40,6 +40,7 @@ index         int64 []             the sample's index in its stream
 
 from __future__ import annotations
 
+import functools
 import math
 
 import ml_collections
@@ -54,6 +55,7 @@ from ocr_tf.config_base import ConfigError, validate_data
 # Number of scalar uniforms drawn per sample (see _draw_scalars).
 _NUM_SCALARS = 52
 _SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
+_CANVAS_BUCKETS = 4
 _NOISE_LEVELS = 5  # background octaves with cells of 2, 4, 8, 16, 32 px
 _LUMA = (0.299, 0.587, 0.114)
 # JPEG luminance quantization table (ITU-T T.81, Annex K).
@@ -111,7 +113,7 @@ class Generator:
     self.step_max = max(step_max, overlap_step, 1)
     self.canvas_w = self.pen0 + (self.L - 1) * self.step_max + self.max_bearing + self.cell_w + 2
     self._check_fit(sp_px)
-    self._blur_radius = int(math.ceil(3.0 * d.blur_sigma[1]))
+    self._blur_radius = int(math.ceil(2.5 * d.blur_sigma[1]))  # taps to 2.5 sigma
     self._corpus = None
     if d.corpus:
       self._corpus = charset_lib.load_corpus(d.corpus, d.corpus_mode, self.charset, self.L)
@@ -151,7 +153,14 @@ class Generator:
     self.ascent = tf.constant(a.ascent.astype(np.float32))
     self.descent = tf.constant(a.descent.astype(np.float32))
     self.chars = tf.constant(np.array(list(self.config.charset)))
-    self._text_xla = tf.function(self._render_text, jit_compile=True, autograph=False)
+    # The text program comes in a few canvas widths; each sample uses the
+    # narrowest that holds its line (see _line_bound), so short strings do not
+    # pay for the longest possible line.
+    self.canvas_widths = sorted({min(self.canvas_w, int(math.ceil(self.canvas_w * k / _CANVAS_BUCKETS)) + 8)
+                                 for k in range(1, _CANVAS_BUCKETS + 1)})
+    self._text_xla = [
+        tf.function(functools.partial(self._render_text, canvas_w=w), jit_compile=True, autograph=False)
+        for w in self.canvas_widths]
     self._compose_xla = tf.function(self._compose, jit_compile=True, autograph=False)
     self._render_xla = tf.function(self._render_pixels, autograph=False)
 
@@ -211,7 +220,27 @@ class Generator:
                      d.blur_sigma[0] + (d.blur_sigma[1] - d.blur_sigma[0]) * u[37], 0.0)
     kernel = gaussian_kernel(sigma, self._blur_radius)
     return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
-            "trig": trig, "short_dirs": dirs[0], "long_dirs": dirs[1], "blur_kernel": kernel}
+            "trig": trig, "short_dirs": dirs[0], "long_dirs": dirs[1], "blur_kernel": kernel,
+            "line_bound": self._line_bound(u, ids, length, offsets)}
+
+  def _line_bound(self, u, ids, length, offsets):
+    """An upper bound of the canvas columns the line's ink reaches.
+
+    With steps s_l = max(round(advance + spacing), 1) and the overlap rule
+    (pen_l >= ink end of letter l - D), every pen position satisfies
+    pen_l <= pen_0 + sum_{j<l} max(s_j + 1, ceil((max bearing + cell width -
+    min bearing) / D)); the +1 absorbs rounding differences with the XLA layout.
+    """
+    d = self.config
+    font = tf.minimum(tf.cast(u[0] * self.num_fonts, tf.int32), self.num_fonts - 1)
+    o0, o1 = offsets["spacing"]
+    lo, hi = d.spacing_em
+    spacing = (lo + (hi - lo) * u[o0:o1]) * self.pixel_size
+    adv = tf.gather(self.advance[font], ids)
+    step = tf.maximum(tf.cast(tf.round(adv + spacing), tf.int32), 1) + 1
+    overlap = int(math.ceil((self.max_bearing + self.cell_w - self.min_bearing) / self.D))
+    step = tf.where(tf.range(self.L) < length - 1, tf.maximum(step, overlap), 0)
+    return self.pen0 + tf.reduce_sum(step) + self.max_bearing + self.cell_w + 2
 
   def _decode(self, p: dict) -> dict:
     """Parameters [B, ...] from the per-sample uniforms [B, N]."""
@@ -324,10 +353,11 @@ class Generator:
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(indices, tf.int64))
     return next(iter(ds.map(self.sample).batch(len(indices))))
 
-  def _render_text(self, p: dict) -> dict:
-    """Layout, canvas, warp and quads (first XLA program)."""
+  def _render_text(self, p: dict, canvas_w: int) -> dict:
+    """Layout, canvas, warp and quads (first XLA program), on a canvas `canvas_w` wide."""
     p = self._decode(p)
     geom = self._layout(p)
+    geom["canvas_w"] = canvas_w
     geom["affine"] = self._geometry(p, geom)
     canvas = self._canvas(p, geom)
     alpha, clean = self._warp(canvas, geom)
@@ -343,7 +373,10 @@ class Generator:
 
   def _render_pixels(self, p: dict) -> dict:
     # Two XLA programs: compiled as one, XLA schedules the pair several times slower.
-    out = self._text_xla(p)
+    bound = p["line_bound"][0]
+    widths = tf.constant(self.canvas_widths, tf.int32)
+    bucket = tf.reduce_sum(tf.cast(widths < bound, tf.int32))
+    out = tf.switch_case(bucket, [functools.partial(f, p) for f in self._text_xla])
     out["image"] = self._compose_xla(p, out.pop("alpha"))
     return out
 
@@ -377,8 +410,8 @@ class Generator:
             "pen_end": pen_end}
 
   def _canvas(self, p: dict, g: dict):
-    """Coverage [B, Wc, cell_h] (x-major) for the image and the clean target."""
-    L, D, Wc = self.L, self.D, self.canvas_w
+    """Coverage [B, Wc, cell_h] (x-major) for the image (morphology applied) and the clean target."""
+    L, D, Wc = self.L, self.D, g["canvas_w"]
     Lp = -(-L // D) * D
     pad = [[0, 0], [0, Lp - L]]
     big = tf.constant(10**7, tf.int32)
@@ -400,7 +433,7 @@ class Generator:
     # An explicit max over the D candidates: XLA's reduce over that axis is ~15x slower.
     cov = _max_all([tf.gather(self.cols, flat[..., k]) for k in range(D)])  # [B, Wc, gh] uint8
     cov = _barrier(tf.cast(cov, tf.float32) * (1.0 / 255.0))
-    return tf.stack([self._morphology(cov, p["morph"]), cov], axis=-1)
+    return self._morphology(cov, p["morph"]), cov
 
   def _morphology(self, x, morph):
     d = self.config
@@ -496,8 +529,8 @@ class Generator:
 
   def _warp(self, canvas, g: dict):
     """Samples the canvas at every output pixel through the inverse affine."""
-    B = tf.shape(canvas)[0]
-    Wc, gh = self.canvas_w, self.cell_h
+    B = tf.shape(canvas[0])[0]
+    Wc, gh = g["canvas_w"], self.cell_h
     a_mat, center, t = g["affine"]
     det = a_mat[:, 0, 0] * a_mat[:, 1, 1] - a_mat[:, 0, 1] * a_mat[:, 1, 0]
     inv = tf.stack([a_mat[:, 1, 1], -a_mat[:, 0, 1], -a_mat[:, 1, 0], a_mat[:, 0, 0]], axis=1)
@@ -512,7 +545,7 @@ class Generator:
     x0 = tf.cast(tf.clip_by_value(x0f, -2.0, Wc + 1.0), tf.int32)
     y0 = tf.cast(tf.clip_by_value(y0f, -2.0, gh + 1.0), tf.int32)
     zero = tf.zeros([1])
-    chan = [_barrier(tf.concat([tf.reshape(canvas[..., k], [-1]), zero], 0)) for k in range(2)]
+    chan = [_barrier(tf.concat([tf.reshape(c, [-1]), zero], 0)) for c in canvas]
     zero_idx = tf.shape(chan[0])[0] - 1
     bofs = (tf.range(B) * (Wc * gh))[:, None, None]
     outs = [0.0, 0.0]
@@ -584,7 +617,7 @@ class Generator:
     img = tf.clip_by_value(paper + _barrier(self._background(p)), 0.0, 1.0)
     a = alpha[..., None]
     img = img * (1.0 - a) + ink * a
-    img = _barrier(self._scratches(p, _barrier(img)))
+    img = self._scratches(p, _barrier(img))
     # Grain, blended as in the original (noise image with its own contrast/saturation/brightness).
     gw, gc, gs, gb = (p["grain"][:, k, None, None, None] for k in range(4))
     if d.grain[1] > 0:
@@ -615,51 +648,50 @@ class Generator:
     return tf.clip_by_value(img, 0.0, 1.0)
 
   def _scratches(self, p, img):
-    """Line noise: straight strokes splatted pixel by pixel (as PIL draws them, no AA)."""
-    H, W, C = self.H, self.W, self.C
+    """Line noise: straight strokes splatted pixel by pixel (as PIL draws them, no AA).
+
+    Short strokes first, in their own colours; then the long ones (black when
+    data.long_scratch_black, which needs only their alpha).
+    """
     d = self.config
-    layers = []
-    for name, len_max, w_max in (("short_scratches", d.short_scratch_length[1], d.short_scratch_width[1]),
-                                 ("long_scratches", d.long_scratch_length[1], d.long_scratch_width[1])):
-      s = p[name]
-      if s.shape[1] == 0:
+    for name, dirs, len_max, w_max, black in (
+        ("short_scratches", "short_dirs", d.short_scratch_length[1], d.short_scratch_width[1], False),
+        ("long_scratches", "long_dirs", d.long_scratch_length[1], d.long_scratch_width[1],
+         d.long_scratch_black)):
+      if p[name].shape[1] == 0:
         continue
-      layers.append((s, p["short_dirs" if name == "short_scratches" else "long_dirs"], int(len_max),
-                     int(w_max)))
-    if not layers:
-      return img
+      img = _barrier(self._stroke_layer(img, p[name], p[dirs], int(len_max), int(w_max), black))
+    return img
+
+  def _stroke_layer(self, img, s, dirs, len_max: int, w_max: int, black: bool):
+    H, W, C = self.H, self.W, self.C
     B = tf.shape(img)[0]
-    idx_all, val_all = [], []
-    for s, dirs, len_max, w_max in layers:
-      x0 = s[..., 0] * W
-      y0 = s[..., 1] * H
-      phi, length, width, alpha = s[..., 2], s[..., 3], s[..., 4], s[..., 5]
-      dx, dy = dirs[:, :s.shape[1], 0], dirs[:, :s.shape[1], 1]
-      del phi
-      tt = tf.range(len_max, dtype=tf.float32)[None, None, :, None]
-      ww = tf.range(w_max, dtype=tf.float32)[None, None, None, :]
-      off = ww - (width[..., None, None] - 1.0) / 2.0
-      xs = x0[..., None, None] + tt * dx[..., None, None] - off * dy[..., None, None]
-      ys = y0[..., None, None] + tt * dy[..., None, None] + off * dx[..., None, None]
-      ok = ((tt < length[..., None, None]) & (ww < width[..., None, None]) & (alpha[..., None, None] > 0)
-            & (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H))
-      xi = tf.cast(tf.floor(tf.clip_by_value(xs, 0, W - 1)), tf.int32)
-      yi = tf.cast(tf.floor(tf.clip_by_value(ys, 0, H - 1)), tf.int32)
-      b = tf.range(B)[:, None, None, None]
-      flat = tf.where(ok, (b * H + yi) * W + xi, B * H * W)
-      rgb = _to_channels(s[..., 6:9], C)
-      a = tf.broadcast_to(alpha[..., None, None], tf.shape(flat))
-      val = tf.concat([tf.broadcast_to(rgb[:, :, None, None, :] * alpha[..., None, None, None],
-                                       tf.concat([tf.shape(flat), [C]], 0)), a[..., None]], axis=-1)
-      idx_all.append(tf.reshape(flat, [-1, 1]))
-      val_all.append(tf.reshape(val, [-1, C + 1]))
-    idx = tf.concat(idx_all, 0)
-    val = tf.concat(val_all, 0)
-    layer_sum = tf.tensor_scatter_nd_add(tf.zeros([B * H * W + 1, C + 1]), idx, val)
-    a_max = tf.tensor_scatter_nd_max(tf.zeros([B * H * W + 1]), idx, val[:, C])
-    layer_sum = tf.reshape(layer_sum[:-1], [B, H, W, C + 1])
+    x0 = s[..., 0] * W
+    y0 = s[..., 1] * H
+    length, width, alpha = s[..., 3], s[..., 4], s[..., 5]
+    dx, dy = dirs[:, :s.shape[1], 0], dirs[:, :s.shape[1], 1]
+    tt = tf.range(len_max, dtype=tf.float32)[None, None, :, None]
+    ww = tf.range(w_max, dtype=tf.float32)[None, None, None, :]
+    off = ww - (width[..., None, None] - 1.0) / 2.0
+    xs = x0[..., None, None] + tt * dx[..., None, None] - off * dy[..., None, None]
+    ys = y0[..., None, None] + tt * dy[..., None, None] + off * dx[..., None, None]
+    ok = ((tt < length[..., None, None]) & (ww < width[..., None, None]) & (alpha[..., None, None] > 0)
+          & (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H))
+    xi = tf.cast(tf.floor(tf.clip_by_value(xs, 0, W - 1)), tf.int32)
+    yi = tf.cast(tf.floor(tf.clip_by_value(ys, 0, H - 1)), tf.int32)
+    b = tf.range(B)[:, None, None, None]
+    idx = tf.reshape(tf.where(ok, (b * H + yi) * W + xi, B * H * W), [-1, 1])
+    a = tf.reshape(tf.broadcast_to(alpha[..., None, None], tf.shape(ok)), [-1])
+    a_max = tf.tensor_scatter_nd_max(tf.zeros([B * H * W + 1]), idx, a)
     a_max = tf.reshape(a_max[:-1], [B, H, W, 1])
-    color = layer_sum[..., :C] / tf.maximum(layer_sum[..., C:], 1e-6)
+    if black:
+      return img * (1.0 - a_max)
+    rgb = _to_channels(s[..., 6:9], C)
+    val = tf.concat([tf.broadcast_to(rgb[:, :, None, None, :], tf.concat([tf.shape(ok), [C]], 0)),
+                     tf.ones_like(xs)[..., None]], axis=-1) * alpha[..., None, None, None]
+    sums = tf.tensor_scatter_nd_add(tf.zeros([B * H * W + 1, C + 1]), idx, tf.reshape(val, [-1, C + 1]))
+    sums = tf.reshape(sums[:-1], [B, H, W, C + 1])
+    color = sums[..., :C] / tf.maximum(sums[..., C:], 1e-6)
     return img * (1.0 - a_max) + color * a_max
 
 

@@ -410,7 +410,7 @@ def test_upsample2_is_bilinear_resize():
 
 def blur_by_sigma(images, sigmas, sigma_max):
   """_gaussian_blur with one sigma per image, through the same kernel as the generator."""
-  radius = int(np.ceil(3.0 * sigma_max))
+  radius = int(np.ceil(2.5 * sigma_max))
   kernels = tf.stack([synth.gaussian_kernel(s, radius) for s in tf.unstack(sigmas)])
   return synth._gaussian_blur(images, kernels)
 
