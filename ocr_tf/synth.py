@@ -592,6 +592,24 @@ class Generator:
     u = tf.cast(tf.bitwise.right_shift(x, np.uint32(8)), tf.float32) * (1.0 / 16777216.0)
     return tf.reshape(u, tf.concat([[-1], shape], 0))
 
+  def _grain_rgb(self, key, saturation):
+    """Per-pixel RGB noise in [0, 1) [B, H, W, 3] with the given saturation [B].
+
+    One 32-bit hash per pixel gives three 10-bit channels; the grey they are
+    mixed towards is their plain mean, so everything stays elementwise (one
+    fused loop in XLA, no reduction over channels).
+    """
+    H, W = self.H, self.W
+    idx = tf.range(H * W, dtype=tf.int32)
+    x = tf.bitcast(idx, tf.uint32)[None, :] ^ _mix(tf.bitcast(key, tf.uint32) + np.uint32(0x5BD1E995))[:, None]
+    x = tf.reshape(_mix(x), [-1, H, W, 1])
+    r = tf.bitwise.right_shift
+    c = [tf.cast(tf.bitwise.bitwise_and(r(x, np.uint32(k)), np.uint32(1023)), tf.float32) * (1.0 / 1024.0)
+         for k in (2, 12, 22)]
+    m = (c[0] + c[1] + c[2]) * (1.0 / 3.0)
+    s = saturation[:, None, None, None]
+    return tf.concat([m + s * (ck - m) for ck in c], axis=-1)
+
   def _background(self, p):
     H, W, C = self.H, self.W, self.C
     key = p["hash_key"][:, 0]
@@ -621,8 +639,11 @@ class Generator:
     # Grain, blended as in the original (noise image with its own contrast/saturation/brightness).
     gw, gc, gs, gb = (p["grain"][:, k, None, None, None] for k in range(4))
     if d.grain[1] > 0:
-      grain = self._hash_uniform(p["hash_key"][:, 1], 99, [H, W, C]) - 0.5
-      grain = tf.clip_by_value(gb * (0.5 + gc * _saturate(grain, gs[:, 0, 0, 0])), 0.0, 1.0)
+      if C == 3:
+        grain = self._grain_rgb(p["hash_key"][:, 1], gs[:, 0, 0, 0]) - 0.5
+      else:
+        grain = self._hash_uniform(p["hash_key"][:, 1], 99, [H, W, C]) - 0.5
+      grain = tf.clip_by_value(gb * (0.5 + gc * grain), 0.0, 1.0)
       img = img * (1.0 - gw) + grain * gw
     if d.blur_probability > 0 and d.blur_sigma[1] > 0:
       img = _gaussian_blur(img, p["blur_kernel"])
@@ -734,7 +755,7 @@ def _saturate(img, amount):
   """Mixes each pixel with its grey by `amount` [B] (0 = grey, 1 = unchanged)."""
   if img.shape[-1] == 1:
     return img
-  grey = _luma(img)
+  grey = _LUMA[0] * img[..., 0:1] + _LUMA[1] * img[..., 1:2] + _LUMA[2] * img[..., 2:3]
   return grey + (img - grey) * amount[:, None, None, None]
 
 
