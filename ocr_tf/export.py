@@ -1,0 +1,427 @@
+"""SavedModel export: image bytes (or decoded images) in, text, angle, boxes and clean image out.
+
+:func:`export_saved_model` writes a SavedModel that loads with plain
+``tf.saved_model.load`` in a process that never imports ocr_tf (nor keras).
+It has two signatures:
+
+``serving_default(image_bytes: tf.string [B])`` returns
+
+==========  ==================  ================================================
+key         dtype, shape        meaning
+==========  ==================  ================================================
+text        string [B]          greedy CTC decode ('' for an image in error)
+confidence  float32 [B]         probability of the best CTC path
+angle       float32 [B]         text angle in degrees, counter-clockwise positive
+boxes       float32 [B, K, 4]   letter boxes [ymin, xmin, ymax, xmax] in the
+                                input image's pixels (pixel (i, j) covers
+                                [i, i+1] x [j, j+1]); all zeros in unused slots
+box_scores  float32 [B, K]      score of each box, 0 in unused slots; sorted
+clean       float32 [B, H, W, 1]  denoised image at model resolution (white for
+                                an image in error)
+image_size  int32 [B, 2]        the input image's (height, width); 0 when unknown
+error       string [B]          '' when fine, else a one-line reason
+==========  ==================  ================================================
+
+``serve_images(images: float32 [B, h, w, c])`` takes a batch of decoded images
+in [0, 1] of one size with c = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4
+(RGBA) and returns the same keys but ``error``. Invalid tensors (another
+channel count, a side of 0) raise InvalidArgumentError: this signature is for
+callers that decode images themselves.
+
+Preprocessing, identical in both signatures:
+
+1. Alpha is composited on white; colour becomes grey with the luma weights
+   (0.299, 0.587, 0.114) for a grey model, grey is repeated for an RGB model.
+2. The image is resized, keeping its aspect ratio, to fit the model's H x W
+   (bilinear with antialiasing; an image already H x W is left untouched, so
+   the model sees exactly its pixels), then centred on an H x W canvas filled
+   with the mean of its 1-pixel border (its background, for a text line).
+   The generator places text at random in the canvas, so centring is as good
+   as any other placement.
+3. Boxes are mapped back through the same scale and offset, and clipped to
+   the input image.
+
+Bad bytes never fail the batch. Each image goes through two guards:
+
+* string ops only (cannot raise): empty input, unknown format (PNG, JPEG, GIF
+  and BMP are recognised by their magic bytes), a header too short to hold
+  the image size; the width and height are read from the PNG IHDR chunk, the
+  GIF screen descriptor or the BMP info header;
+* a ``tf.data`` pipeline whose map reads the JPEG size
+  (``tf.io.extract_jpeg_shape``), refuses a side of 0, an image smaller than
+  ``min_side`` or larger than ``max_pixels`` before decoding it, then decodes
+  (``tf.io.decode_image``, 8 or 16 bits, 1 to 4 channels, first GIF frame)
+  and preprocesses it. The pipeline ends in ``ignore_errors()``: an image
+  whose decoder raises (truncated or corrupt PNG/JPEG/GIF, a BMP variant the
+  decoder does not support) is dropped from the pipeline and reported as
+  ``corrupt or truncated image data`` while the others go on. This is the
+  graph's try/except.
+
+What no graph can guard: the memory of a valid image within ``max_pixels``
+(decoded as float32, up to about 16 bytes per pixel for RGBA) and a process
+killed by the operating system.
+
+Next to the SavedModel, ``assets/config.json`` (the training config),
+``assets/charset.txt`` (the charset, UTF-8, no newline) and
+``assets/serving.json`` (input size, channels, export settings) are written
+for people; the graph does not read them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import ml_collections
+import tensorflow as tf
+
+from ocr_tf import metrics
+from ocr_tf import models
+
+SERVING_KEYS = ("text", "confidence", "angle", "boxes", "box_scores", "clean", "image_size", "error")
+IMAGE_KEYS = tuple(k for k in SERVING_KEYS if k != "error")
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MIN_SIDE = 4
+_LUMA = (0.299, 0.587, 0.114)
+_HEADER_BYTES = 32
+
+# Error codes of the serving graph; messages are built from them in-graph.
+OK, EMPTY, UNKNOWN_FORMAT, SHORT_HEADER, ZERO_SIZE, TOO_LARGE, TOO_SMALL, CORRUPT = range(8)
+# Formats recognised by their magic bytes.
+_PNG, _JPEG, _GIF, _BMP, _NONE = range(5)
+
+
+def _bytes_at(header: tf.Tensor, start: int, count: int, big_endian: bool) -> tf.Tensor:
+  """Unsigned integer of `count` bytes of header [B, N] (uint8) at `start`, int64 [B]."""
+  value = tf.zeros(tf.shape(header)[:1], tf.int64)
+  order = range(count) if big_endian else reversed(range(count))
+  for i in order:
+    value = value * 256 + tf.cast(header[:, start + i], tf.int64)
+  return value
+
+
+def _signed32(value: tf.Tensor) -> tf.Tensor:
+  return tf.where(value >= 2**31, value - 2**32, value)
+
+
+def _matches(header: tf.Tensor, start: int, magic: bytes) -> tf.Tensor:
+  expected = tf.constant(list(magic), tf.uint8)
+  return tf.reduce_all(tf.equal(header[:, start:start + len(magic)], expected), axis=-1)
+
+
+def sniff(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+  """Format, header size and first error code of each string, with string ops that cannot raise.
+
+  Args:
+    image_bytes: tf.string [B].
+
+  Returns:
+    dict of int32 [B] ``format`` (_PNG ... _NONE), ``status`` (OK, EMPTY,
+    UNKNOWN_FORMAT or SHORT_HEADER) and int64 [B] ``height``, ``width`` as
+    the header says (-1 for JPEG, whose size is read later, and when unknown).
+  """
+  image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
+  length = tf.strings.length(image_bytes)
+  padding = tf.fill(tf.shape(image_bytes), b"\0" * _HEADER_BYTES)
+  fixed = tf.strings.substr(tf.strings.join([tf.strings.substr(image_bytes, 0, _HEADER_BYTES), padding]),
+                            0, _HEADER_BYTES)
+  header = tf.reshape(tf.io.decode_raw(fixed, tf.uint8), [-1, _HEADER_BYTES])
+  is_png = _matches(header, 0, b"\x89PNG\r\n\x1a\n")
+  is_jpeg = _matches(header, 0, b"\xff\xd8\xff")
+  is_gif = _matches(header, 0, b"GIF87a") | _matches(header, 0, b"GIF89a")
+  is_bmp = _matches(header, 0, b"BM")
+  fmt = tf.where(is_png, _PNG, tf.where(is_jpeg, _JPEG, tf.where(is_gif, _GIF, tf.where(is_bmp, _BMP, _NONE))))
+  # Bytes needed to read the size from the header.
+  needed = tf.gather(tf.constant([24, 4, 10, 26, 0]), fmt)
+  png_ok = _matches(header, 12, b"IHDR")
+  bmp_core = _bytes_at(header, 14, 4, False) == 12
+  height = tf.gather(tf.stack([
+      _bytes_at(header, 20, 4, True),
+      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
+      _bytes_at(header, 8, 2, False),
+      tf.where(bmp_core, _bytes_at(header, 20, 2, False), tf.abs(_signed32(_bytes_at(header, 22, 4, False)))),
+      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
+  ], axis=1), fmt, batch_dims=1)
+  width = tf.gather(tf.stack([
+      _bytes_at(header, 16, 4, True),
+      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
+      _bytes_at(header, 6, 2, False),
+      tf.where(bmp_core, _bytes_at(header, 18, 2, False), tf.abs(_signed32(_bytes_at(header, 18, 4, False)))),
+      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
+  ], axis=1), fmt, batch_dims=1)
+  status = tf.where(length == 0, EMPTY,
+                    tf.where(fmt == _NONE, UNKNOWN_FORMAT,
+                             tf.where((length < needed) | ((fmt == _PNG) & ~png_ok), SHORT_HEADER, OK)))
+  return {"format": tf.cast(fmt, tf.int32), "status": tf.cast(status, tf.int32), "height": height,
+          "width": width}
+
+
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+  """[B, h, w, c] float in [0, 1], c in 1..4 (alpha last) -> [B, h, w, channels], alpha on white."""
+  c = tf.shape(image)[-1]
+  has_alpha = tf.equal(c, 2) | tf.equal(c, 4)
+  color_count = tf.where(has_alpha, c - 1, c)
+  alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
+  color = image[..., :color_count] * alpha + (1.0 - alpha)
+  is_rgb = color_count >= 3
+  if channels == 1:
+    weights = tf.constant(_LUMA, tf.float32)
+    out = tf.cond(is_rgb, lambda: tf.reduce_sum(color[..., :3] * weights, axis=-1, keepdims=True),
+                  lambda: color[..., :1])
+  else:
+    out = tf.cond(is_rgb, lambda: color[..., :3], lambda: tf.tile(color[..., :1], [1, 1, 1, 3]))
+  return tf.ensure_shape(out, [None, None, None, channels])
+
+
+def fit_image(image: tf.Tensor, height: int, width: int, channels: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """Images of one size -> the model's input, and the geometry to map boxes back.
+
+  Args:
+    image: float [B, h, w, c] in [0, 1], c in 1..4.
+    height, width, channels: the model's input.
+
+  Returns:
+    images float32 [B, height, width, channels]; geometry float32 [B, 6]:
+    (scale_y, scale_x, offset_y, offset_x, h, w), model pixel = input pixel *
+    scale + offset.
+  """
+  image = tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0)
+  image = to_channels(image, channels)
+  shape = tf.shape(image)
+  b, h, w = shape[0], shape[1], shape[2]
+  hf, wf = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
+  scale = tf.minimum(height / hf, width / wf)
+  nh = tf.clip_by_value(tf.cast(tf.round(hf * scale), tf.int32), 1, height)
+  nw = tf.clip_by_value(tf.cast(tf.round(wf * scale), tf.int32), 1, width)
+  same = tf.equal(nh, h) & tf.equal(nw, w)
+  resized = tf.cond(same, lambda: image,
+                    lambda: tf.image.resize(image, tf.stack([nh, nw]), method="bilinear", antialias=True))
+  border = tf.concat([image[:, 0, :, :], image[:, -1, :, :], image[:, :, 0, :], image[:, :, -1, :]], axis=1)
+  fill = tf.reduce_mean(border, axis=1)[:, None, None, :]
+  top, left = (height - nh) // 2, (width - nw) // 2
+  paddings = [[0, 0], [top, height - nh - top], [left, width - nw - left], [0, 0]]
+  placed = tf.pad(resized, paddings)
+  inside = tf.pad(tf.ones(tf.stack([b, nh, nw, 1]), tf.bool), paddings, constant_values=False)
+  out = tf.where(inside, placed, tf.broadcast_to(fill, tf.shape(placed)))
+  out = tf.ensure_shape(tf.clip_by_value(out, 0.0, 1.0), [None, height, width, channels])
+  geometry = tf.cast(tf.stack([tf.cast(nh, tf.float64) / hf, tf.cast(nw, tf.float64) / wf,
+                               tf.cast(top, tf.float64), tf.cast(left, tf.float64), hf, wf]), tf.float32)
+  return out, tf.tile(geometry[None], [b, 1])
+
+
+def _dims_text(height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+  return tf.strings.join([tf.strings.as_string(width), "x", tf.strings.as_string(height)])
+
+
+def error_messages(status: tf.Tensor, height: tf.Tensor, width: tf.Tensor, max_pixels: int,
+                   min_side: int) -> tf.Tensor:
+  """One-line message per error code ('' for OK), naming the size where it matters."""
+  height, width = tf.cast(height, tf.int64), tf.cast(width, tf.int64)
+  dims = _dims_text(height, width)
+  fixed = tf.constant([
+      "",
+      "empty input (0 bytes)",
+      "not a decodable image (unknown format; PNG, JPEG, GIF or BMP expected)",
+      "truncated image header",
+      "",
+      "",
+      "",
+      "corrupt or truncated image data (the decoder failed)",
+  ])
+  zero = tf.strings.join(["image has zero size (", dims, " pixels)"])
+  large = tf.strings.join(["image too large (", dims, " = ", tf.strings.as_string(height * width),
+                           f" pixels; limit {max_pixels})"])
+  small = tf.strings.join(["image too small (", dims, f" pixels; each side must be at least {min_side})"])
+  out = tf.gather(fixed, status)
+  out = tf.where(status == ZERO_SIZE, zero, out)
+  out = tf.where(status == TOO_LARGE, large, out)
+  return tf.where(status == TOO_SMALL, small, out)
+
+
+class ServingModule(tf.Module):
+  """The exported object: a Keras OCR model with its serving signatures and constants."""
+
+  def __init__(self, model: keras.Model, charset: str, height: int, width: int, channels: int,
+               max_letters: int, box_threshold: float = 0.3, max_pixels: int = DEFAULT_MAX_PIXELS,
+               min_side: int = DEFAULT_MIN_SIDE):
+    super().__init__(name="ocr_serving")
+    self.model = model
+    self._charset = str(charset)
+    self._height, self._width, self._channels = int(height), int(width), int(channels)
+    self._max_letters = int(max_letters)
+    self._threshold = float(box_threshold)
+    self._max_pixels = int(max_pixels)
+    self._min_side = int(min_side)
+    self.serving_default = tf.function(
+        self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    self.serve_images = tf.function(
+        self._serve_images, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")])
+
+  # ---------------------------------------------------------------- model
+
+  def _model_outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    out = self.model(images, training=False)
+    return {k: tf.cast(out[k], tf.float32) for k in models.OUTPUT_NAMES}
+
+  def _empty_outputs(self) -> dict[str, tf.Tensor]:
+    """Zero-row outputs: the model is not run on an empty batch (its graph fails on one)."""
+    shapes = {k: [0, *v.shape[1:]] for k, v in zip(self.model.output_names, self.model.outputs)}
+    return {k: tf.zeros(shapes[k], tf.float32) for k in models.OUTPUT_NAMES}
+
+  def _run(self, images: tf.Tensor, geometry: tf.Tensor, valid: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The model on prepared images [B, H, W, C]; outputs of invalid rows are blanked."""
+    out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images),
+                  lambda: self._empty_outputs())
+    logits = out["text_logits"]
+    text = metrics.decode_text(logits, self._charset)
+    confidence = metrics.greedy_confidence(logits)
+    angle = tf.cast(out["angle"], tf.float32)
+    boxes, scores = models.decode_letters(out["letters"], (self._height, self._width), self._max_letters,
+                                          self._threshold)
+    size = tf.constant([self._height, self._width, self._height, self._width], tf.float32)
+    scale = tf.concat([geometry[:, 0:2], geometry[:, 0:2]], axis=-1)[:, None, :]
+    offset = tf.concat([geometry[:, 2:4], geometry[:, 2:4]], axis=-1)[:, None, :]
+    limit = tf.concat([geometry[:, 4:6], geometry[:, 4:6]], axis=-1)[:, None, :]
+    pixels = tf.clip_by_value((boxes * size - offset) / scale, 0.0, limit)
+    keep = (scores > 0.0) & valid[:, None]
+    clean = tf.cast(out["clean"], tf.float32)
+    return {
+        "text": tf.where(valid, text, ""),
+        "confidence": tf.where(valid, confidence, 0.0),
+        "angle": tf.where(valid, angle, 0.0),
+        "boxes": tf.where(keep[..., None], pixels, 0.0),
+        "box_scores": tf.where(keep, scores, 0.0),
+        "clean": tf.where(valid[:, None, None, None], clean, 1.0),
+        "image_size": tf.where(valid[:, None], tf.cast(geometry[:, 4:6], tf.int32), 0),
+    }
+
+  # ---------------------------------------------------------------- signatures
+
+  def _serve_images(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    shape = tf.shape(images)
+    with tf.control_dependencies([
+        tf.debugging.assert_greater(shape[1], 0, message="serve_images: image height must be > 0"),
+        tf.debugging.assert_greater(shape[2], 0, message="serve_images: image width must be > 0"),
+        tf.debugging.assert_greater(shape[3], 0, message="serve_images: expected 1 to 4 channels"),
+        tf.debugging.assert_less_equal(shape[3], 4, message="serve_images: expected 1 to 4 channels"),
+    ]):
+      images = tf.identity(images)
+    prepared, geometry = fit_image(images, self._height, self._width, self._channels)
+    return self._run(prepared, geometry, tf.ones(shape[:1], tf.bool))
+
+  def _decode_one(self, index, data, fmt, status, height, width):
+    """One image of the tf.data pipeline: size checks, decode, fit. May raise (the caller drops it)."""
+    height, width = tf.cond(
+        tf.equal(status, OK) & tf.equal(fmt, _JPEG),
+        lambda: tuple(tf.unstack(tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64))),
+        lambda: (height, width))
+    status = tf.where(tf.equal(status, OK) & ((height <= 0) | (width <= 0)), ZERO_SIZE, status)
+    status = tf.where(tf.equal(status, OK) & (height * width > self._max_pixels), TOO_LARGE, status)
+    status = tf.where(tf.equal(status, OK) & ((height < self._min_side) | (width < self._min_side)), TOO_SMALL,
+                      status)
+
+    def decode():
+      image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+      shape = tf.shape(image, out_type=tf.int64)
+      bad = tf.where((shape[0] < self._min_side) | (shape[1] < self._min_side), TOO_SMALL, OK)
+      bad = tf.where(shape[0] * shape[1] > self._max_pixels, TOO_LARGE, bad)
+      prepared, geometry = tf.cond(
+          tf.equal(bad, OK),
+          lambda: fit_image(image[None], self._height, self._width, self._channels),
+          lambda: self._blank(1))
+      return prepared[0], geometry[0], tf.cast(bad, tf.int32), shape[0], shape[1]
+
+    def skip():
+      prepared, geometry = self._blank(1)
+      return prepared[0], geometry[0], tf.cast(status, tf.int32), height, width
+
+    prepared, geometry, status, height, width = tf.cond(tf.equal(status, OK), decode, skip)
+    return index, prepared, geometry, status, height, width
+
+  def _blank(self, n) -> tuple[tf.Tensor, tf.Tensor]:
+    return (tf.ones(tf.stack([n, self._height, self._width, self._channels]), tf.float32),
+            tf.tile(tf.constant([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]), tf.stack([n, 1])))
+
+  def _serve_bytes(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+    n = tf.shape(image_bytes)[0]
+    head = sniff(image_bytes)
+    ds = tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes, head["format"], head["status"],
+                                             head["height"], head["width"]))
+    ds = ds.map(self._decode_one, num_parallel_calls=2, deterministic=False).ignore_errors()
+    empty = tf.data.Dataset.from_tensors((
+        tf.zeros([0], tf.int32), tf.zeros([0, self._height, self._width, self._channels]),
+        tf.zeros([0, 6]), tf.zeros([0], tf.int32), tf.zeros([0], tf.int64), tf.zeros([0], tf.int64)))
+    index, prepared, geometry, status, height, width = (
+        ds.batch(2**30).concatenate(empty).take(1).get_single_element())
+    rows = index[:, None]
+    blank_images, blank_geometry = self._blank(n)
+    images = tf.tensor_scatter_nd_update(blank_images, rows, prepared)
+    geometry = tf.tensor_scatter_nd_update(blank_geometry, rows, geometry)
+    status = tf.tensor_scatter_nd_update(tf.fill([n], CORRUPT), rows, status)
+    height = tf.tensor_scatter_nd_update(head["height"], rows, height)
+    width = tf.tensor_scatter_nd_update(head["width"], rows, width)
+    valid = tf.equal(status, OK)
+    out = self._run(images, geometry, valid)
+    out["error"] = error_messages(status, height, width, self._max_pixels, self._min_side)
+    return out
+
+
+def _json_ready(value: Any) -> Any:
+  if isinstance(value, ml_collections.ConfigDict):
+    return json.loads(value.to_json_best_effort())
+  return value
+
+
+def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, path: str, *,
+                       max_letters: int | None = None, box_threshold: float = 0.3,
+                       max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> str:
+  """Writes `model` as a SavedModel with the signatures serving_default and serve_images.
+
+  Args:
+    model: the Keras model of models.build_model (input 'image' [B, H, W, C]).
+    config: the training config; ``config.data`` gives the charset, H, W, C
+      and ``max_length`` (the default number of letter boxes).
+    path: the SavedModel folder (created; files in it are replaced).
+    max_letters: K, letter boxes returned per image (default data.max_length).
+    box_threshold: letter peaks scoring less are left out (score 0).
+    max_pixels: images whose header claims more pixels are refused, not decoded.
+    min_side: images with a side shorter than this are refused.
+
+  Returns:
+    `path`.
+  """
+  d = config.data
+  height, width, channels = int(d.height), int(d.width), int(d.channels)
+  expected = (height, width, channels)
+  got = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+  if got != expected:
+    raise ValueError(f"model input shape {got} does not match config.data (height, width, channels) = {expected}")
+  k = int(max_letters or d.max_length)
+  if k < 1:
+    raise ValueError(f"max_letters={max_letters!r}: must be >= 1")
+  if int(max_pixels) < 1 or int(min_side) < 1:
+    raise ValueError(f"max_pixels={max_pixels!r}, min_side={min_side!r}: both must be >= 1")
+  module = ServingModule(model, d.charset, height, width, channels, k, box_threshold, max_pixels, min_side)
+  signatures = {
+      "serving_default": module.serving_default.get_concrete_function(),
+      "serve_images": module.serve_images.get_concrete_function(),
+  }
+  tf.saved_model.save(module, path, signatures=signatures)
+  assets = os.path.join(path, "assets")
+  os.makedirs(assets, exist_ok=True)
+  with open(os.path.join(assets, "config.json"), "w", encoding="utf-8") as f:
+    json.dump(_json_ready(config), f, indent=2, sort_keys=True, ensure_ascii=False)
+    f.write("\n")
+  with open(os.path.join(assets, "charset.txt"), "w", encoding="utf-8", newline="") as f:
+    f.write(d.charset)
+  serving = {"height": height, "width": width, "channels": channels, "max_letters": k,
+             "box_threshold": float(box_threshold), "max_pixels": int(max_pixels), "min_side": int(min_side),
+             "signatures": {"serving_default": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(SERVING_KEYS)},
+                            "serve_images": {"inputs": {"images": "float32 [B, h, w, c] in [0, 1]"},
+                                             "outputs": list(IMAGE_KEYS)}}}
+  with open(os.path.join(assets, "serving.json"), "w", encoding="utf-8") as f:
+    json.dump(serving, f, indent=2)
+    f.write("\n")
+  return path
