@@ -481,3 +481,27 @@ def test_jpeg_like_eager_and_in_dataset_map():
   x = random_images((2, 16, 16, 3))
   out = assert_three_agree(synth._jpeg_like, x, np.array([100.0, 100.0], np.float32), atol=1e-5)
   assert np.abs(out - x).max() <= 2.0 / 255.0
+
+
+# ---------------------------------------------------------------- canvas widths
+
+def test_narrow_canvas_programs_match_the_full_width_one(seed_setup):
+  """The per-sample canvas width never cuts a letter: every bucket's text program
+  gives the same pixels and quads as the full-width program, over seed samples
+  of every length class."""
+  gen = seed_setup.gen
+  widths = tf.constant(gen.canvas_widths, tf.int32)
+  used = set()
+  for i in range(NUM_SEED):
+    p = gen.sample_params(tf.constant(i, tf.int64))
+    numeric = {k: v[None] for k, v in p.items() if k not in ("text", "index")}
+    bucket = int(tf.reduce_sum(tf.cast(widths < p["line_bound"], tf.int32)))
+    assert bucket < len(gen.canvas_widths), f"sample {i}: line bound {int(p['line_bound'])} exceeds the canvas"
+    used.add(bucket)
+    if bucket == len(gen.canvas_widths) - 1:
+      continue
+    narrow = to_numpy(gen._text_xla[bucket](numeric))
+    full = to_numpy(gen._text_xla[-1](numeric))
+    for key in ("alpha", "clean", "letter_quads"):
+      np.testing.assert_array_equal(narrow[key], full[key], err_msg=f"sample {i} {key}")
+  assert len(used) >= 2, used
