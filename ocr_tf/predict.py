@@ -1,0 +1,387 @@
+"""Reading text from image files with an exported SavedModel, and measuring it on a labelled folder.
+
+:func:`predict_files` sends files in batches of bytes to the SavedModel's
+``serving_default`` signature (see :mod:`ocr_tf.export`); every file gets a
+:class:`Prediction`, with ``error`` set when the file cannot be read or is
+not a usable image. A file never costs the others their results: files that
+cannot be opened are reported without reaching the model, the graph turns
+bad bytes into an error result, and should a batch call fail anyway, its
+files are sent again one by one.
+
+:func:`evaluate` reads ``labels.tsv`` in a folder (``filename<TAB>text`` per
+line, file names relative to the folder) and reports word accuracy, character
+error rate and speed.
+
+The ``cmd_*`` functions print results and return the process exit code:
+0 when every input was read, 1 when some input failed (the others are still
+reported), 2 when the command could not run at all (no model, no labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence, TextIO
+
+import numpy as np
+import tensorflow as tf
+
+from ocr_tf import export
+
+DEFAULT_BATCH_SIZE = 16
+MAX_FILE_BYTES = 256 * 1024 * 1024
+LABELS_FILE = "labels.tsv"
+_BOX_COLOR = (1.0, 0.1, 0.1, 1.0)
+
+
+class PredictError(Exception):
+  """A command cannot run at all (model not loadable, labels missing); the message says why."""
+
+
+@dataclasses.dataclass
+class Prediction:
+  """What the model read from one file; ``error`` is None when the file was read.
+
+  Boxes are the letter boxes with a positive score, [ymin, xmin, ymax, xmax]
+  in the input image's pixels; ``clean`` is the denoised image [H, W, 1] at
+  model resolution; ``drawn`` lists the files written for --draw.
+  """
+  file: str
+  text: str = ""
+  confidence: float = 0.0
+  angle: float = 0.0
+  boxes: list[list[float]] = dataclasses.field(default_factory=list)
+  box_scores: list[float] = dataclasses.field(default_factory=list)
+  image_size: tuple[int, int] = (0, 0)
+  error: str | None = None
+  clean: np.ndarray | None = dataclasses.field(default=None, repr=False)
+  drawn: list[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def ok(self) -> bool:
+    return self.error is None
+
+  def to_json(self) -> dict[str, Any]:
+    """The JSON-ready fields (not the clean image)."""
+    out: dict[str, Any] = {"file": self.file}
+    if self.error is not None:
+      out["error"] = self.error
+      return out
+    out.update(text=self.text, confidence=round(self.confidence, 6), angle=round(self.angle, 4),
+               image_size=list(self.image_size), boxes=[[round(v, 2) for v in b] for b in self.boxes],
+               box_scores=[round(s, 4) for s in self.box_scores])
+    if self.drawn:
+      out["drawn"] = list(self.drawn)
+    return out
+
+
+# ------------------------------------------------------------------ model
+
+
+def load_model(model_path: str) -> Any:
+  """tf.saved_model.load of an exported model; PredictError naming the path when it fails."""
+  if not os.path.isdir(model_path):
+    raise PredictError(f"{model_path}: no SavedModel folder there")
+  try:
+    loaded = tf.saved_model.load(model_path)
+  except Exception as e:  # pylint: disable=broad-except
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise PredictError(f"{model_path}: cannot load the SavedModel ({first})") from None
+  if "serving_default" not in getattr(loaded, "signatures", {}):
+    raise PredictError(f"{model_path}: the SavedModel has no serving_default signature")
+  return loaded
+
+
+def _as_model(model: Any) -> Any:
+  return load_model(model) if isinstance(model, (str, os.PathLike)) else model
+
+
+def _first_line(error: Exception) -> str:
+  message = getattr(error, "message", None) or str(error) or type(error).__name__
+  return message.strip().splitlines()[0]
+
+
+def _serve(signature, items: Sequence[bytes]) -> list[dict[str, np.ndarray] | str]:
+  """Per item: its outputs (numpy, no batch axis), or an error message if the model call failed."""
+  try:
+    out = signature(image_bytes=tf.constant(list(items), tf.string))
+    out = {k: v.numpy() for k, v in out.items()}
+    return [{k: v[i] for k, v in out.items()} for i in range(len(items))]
+  except tf.errors.OpError as e:
+    if len(items) == 1:
+      return [f"the model failed on this image ({_first_line(e)})"]
+  return [r for item in items for r in _serve(signature, [item])]
+
+
+def _read(path: str, max_bytes: int) -> bytes | str:
+  """The file's bytes, or why it cannot be read."""
+  try:
+    size = os.path.getsize(path)
+    if os.path.isdir(path):
+      return "is a folder, not an image file"
+    if size > max_bytes:
+      return f"file too large ({size} bytes; limit {max_bytes})"
+    with open(path, "rb") as f:
+      return f.read()
+  except FileNotFoundError:
+    return "no such file"
+  except OSError as e:
+    return f"cannot read ({e.strerror or e})"
+
+
+def _prediction(path: str, out: dict[str, np.ndarray]) -> Prediction:
+  error = out["error"].decode("utf-8", "replace")
+  if error:
+    return Prediction(file=path, error=error)
+  keep = out["box_scores"] > 0
+  return Prediction(file=path, text=out["text"].decode("utf-8", "replace"), confidence=float(out["confidence"]),
+                    angle=float(out["angle"]), boxes=out["boxes"][keep].astype(float).tolist(),
+                    box_scores=out["box_scores"][keep].astype(float).tolist(),
+                    image_size=(int(out["image_size"][0]), int(out["image_size"][1])), clean=out["clean"])
+
+
+# ------------------------------------------------------------------ drawing
+
+
+def _to_png(image: tf.Tensor) -> tf.Tensor:
+  return tf.io.encode_png(tf.image.convert_image_dtype(tf.clip_by_value(image, 0.0, 1.0), tf.uint8,
+                                                       saturate=True))
+
+
+def draw(data: bytes, prediction: Prediction, out_dir: str, stem: str) -> list[str]:
+  """Writes `stem`.boxes.png (the input with letter boxes, RGB) and `stem`.clean.png; returns the paths."""
+  image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+  rgb = export.to_channels(image[None], 3)
+  h, w = int(rgb.shape[1]), int(rgb.shape[2])
+  boxes = np.asarray(prediction.boxes, np.float32).reshape(-1, 4) / np.array([h, w, h, w], np.float32)
+  drawn = tf.image.draw_bounding_boxes(rgb, boxes[None], colors=np.array([_BOX_COLOR], np.float32))
+  paths = [os.path.join(out_dir, f"{stem}.boxes.png"), os.path.join(out_dir, f"{stem}.clean.png")]
+  tf.io.write_file(paths[0], _to_png(drawn[0]))
+  tf.io.write_file(paths[1], _to_png(tf.convert_to_tensor(prediction.clean)))
+  return paths
+
+
+def _stems(files: Sequence[str]) -> list[str]:
+  """One distinct output name per file: its base name without extension, numbered when repeated."""
+  seen: dict[str, int] = {}
+  out = []
+  for path in files:
+    stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0] or "image"
+    count = seen.get(stem, 0) + 1
+    seen[stem] = count
+    out.append(stem if count == 1 else f"{stem}_{count}")
+  return out
+
+
+# ------------------------------------------------------------------ predict
+
+
+def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE, max_file_bytes: int = MAX_FILE_BYTES) -> list[Prediction]:
+  """Reads the text of each file; one Prediction per file, in order.
+
+  Args:
+    model_path: an exported SavedModel folder, or a model already loaded with
+      tf.saved_model.load (or :func:`load_model`).
+    files: image file paths (PNG, JPEG, GIF, BMP).
+    draw_dir: if set, for each file read, ``<name>.boxes.png`` (the image with
+      its letter boxes) and ``<name>.clean.png`` (the cleaned image) are
+      written there (created if missing).
+    batch_size: files per call of the model.
+    max_file_bytes: larger files are refused without being read.
+
+  Raises:
+    PredictError: the model cannot be loaded.
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
+  signature = _as_model(model_path).signatures["serving_default"]
+  stems = _stems(files) if draw_dir else []
+  if draw_dir:
+    os.makedirs(draw_dir, exist_ok=True)
+  results: list[Prediction] = []
+  for start in range(0, len(files), batch_size):
+    chunk = list(files[start:start + batch_size])
+    read = [_read(path, max_file_bytes) for path in chunk]
+    readable = [i for i, r in enumerate(read) if isinstance(r, bytes)]
+    served = _serve(signature, [read[i] for i in readable]) if readable else []
+    outputs: dict[int, dict | str] = dict(zip(readable, served))
+    for i, path in enumerate(chunk):
+      out = outputs.get(i, read[i])
+      pred = Prediction(file=path, error=out) if isinstance(out, str) else _prediction(path, out)
+      if draw_dir and pred.ok:
+        try:
+          pred.drawn = draw(read[i], pred, draw_dir, stems[start + i])
+        except (tf.errors.OpError, OSError) as e:
+          pred = dataclasses.replace(pred, error=f"cannot draw into {draw_dir} ({_first_line(e)})")
+      results.append(pred)
+  return results
+
+
+def _stream(stream: TextIO | None, default: TextIO) -> TextIO:
+  return stream if stream is not None else default
+
+
+def cmd_predict(model_path: str, files: Sequence[str], as_json: bool = False, draw_dir: str | None = None,
+                batch_size: int = DEFAULT_BATCH_SIZE, out: TextIO | None = None,
+                err: TextIO | None = None) -> int:
+  """Prints what the model reads in each file; returns the exit code.
+
+  Output, one line per image on stdout: ``file<TAB>text<TAB>confidence<TAB>angle``
+  (confidence 4 decimals, angle in degrees, 2 decimals), or with `as_json` one
+  JSON object per file with file, text, confidence, angle, image_size, boxes,
+  box_scores (and drawn); a file that failed gets ``{"file", "error"}``.
+  Every failed file also gets one line on stderr: ``ocr-tf predict: FILE: PROBLEM``.
+
+  Returns:
+    0 if every file was read, 1 if any failed, 2 if nothing could be done
+    (no files, model not loadable, draw_dir not writable).
+  """
+  out, err = _stream(out, sys.stdout), _stream(err, sys.stderr)
+  if not files:
+    print("ocr-tf predict: no image files given", file=err)
+    return 2
+  try:
+    model = load_model(model_path)
+    if draw_dir:
+      os.makedirs(draw_dir, exist_ok=True)
+  except PredictError as e:
+    print(f"ocr-tf predict: {e}", file=err)
+    return 2
+  except OSError as e:
+    print(f"ocr-tf predict: cannot create {draw_dir} ({e.strerror or e})", file=err)
+    return 2
+  failed = 0
+  for pred in predict_files(model, files, draw_dir=draw_dir, batch_size=batch_size):
+    if not pred.ok:
+      failed += 1
+      print(f"ocr-tf predict: {pred.file}: {pred.error}", file=err)
+    if as_json:
+      print(json.dumps(pred.to_json(), ensure_ascii=False), file=out)
+    elif pred.ok:
+      print(f"{pred.file}\t{pred.text}\t{pred.confidence:.4f}\t{pred.angle:.2f}", file=out)
+  out.flush()
+  return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def edit_distance(a: str, b: str) -> int:
+  """Levenshtein distance (insertions, deletions, substitutions) between two strings."""
+  if len(a) < len(b):
+    a, b = b, a
+  previous = list(range(len(b) + 1))
+  for i, ca in enumerate(a, 1):
+    current = [i]
+    for j, cb in enumerate(b, 1):
+      current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+    previous = current
+  return previous[-1]
+
+
+def read_labels(data_dir: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+  """The rows of data_dir/labels.tsv as (path, text, line number), and the problems of bad rows.
+
+  Blank lines are skipped; the text is everything after the first tab.
+
+  Raises:
+    PredictError: no labels.tsv, or it cannot be read as UTF-8.
+  """
+  path = os.path.join(data_dir, LABELS_FILE)
+  try:
+    with open(path, encoding="utf-8-sig") as f:
+      lines = f.read().split("\n")
+  except FileNotFoundError:
+    raise PredictError(f"{path}: no such file (expected filename<TAB>text lines)") from None
+  except UnicodeDecodeError as e:
+    raise PredictError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+  except OSError as e:
+    raise PredictError(f"{path}: cannot read ({e.strerror or e})") from None
+  rows, problems = [], []
+  for number, line in enumerate(lines, 1):
+    line = line.rstrip("\r")
+    if not line.strip():
+      continue
+    name, tab, text = line.partition("\t")
+    if not tab:
+      problems.append(f"{LABELS_FILE}:{number}: expected filename<TAB>text, got {line[:80]!r}")
+    elif not name.strip():
+      problems.append(f"{LABELS_FILE}:{number}: empty filename")
+    else:
+      rows.append((os.path.join(data_dir, name), text, number))
+  return rows, problems
+
+
+def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
+  """Word accuracy, CER and speed of an exported model on a labelled folder.
+
+  Args:
+    model_path: a SavedModel folder or a loaded SavedModel.
+    data_dir: holds labels.tsv (``filename<TAB>text`` per line) and the images.
+    batch_size: files per call of the model.
+
+  Returns:
+    dict: word_accuracy (exact matches / n), cer (summed edit distances /
+    summed label lengths), images_per_second (n over the wall time of
+    reading and predicting), n (images read), errors (bad rows plus files
+    that could not be read; not in the rates), problems (one line each),
+    seconds. Rates are nan when n is 0.
+
+  Raises:
+    PredictError: no labels.tsv, or the model cannot be loaded.
+  """
+  rows, problems = read_labels(data_dir)
+  model = _as_model(model_path)
+  start = time.perf_counter()
+  preds = predict_files(model, [p for p, _, _ in rows], batch_size=batch_size)
+  seconds = time.perf_counter() - start
+  n = correct = edits = chars = 0
+  for (path, truth, number), pred in zip(rows, preds):
+    if not pred.ok:
+      problems.append(f"{os.path.relpath(path, data_dir)} ({LABELS_FILE}:{number}): {pred.error}")
+      continue
+    n += 1
+    correct += pred.text == truth
+    edits += edit_distance(pred.text, truth)
+    chars += len(truth)
+  nan = float("nan")
+  return {
+      "word_accuracy": correct / n if n else nan,
+      "cer": edits / max(chars, 1) if n else nan,
+      "images_per_second": n / seconds if n and seconds > 0 else 0.0,
+      "n": n,
+      "errors": len(problems),
+      "problems": problems,
+      "seconds": seconds,
+  }
+
+
+def format_metrics(result: dict[str, Any]) -> str:
+  """The one-line summary: word_accuracy=... cer=... images_per_second=... n=... errors=..."""
+  return (f"word_accuracy={result['word_accuracy']:.4f} cer={result['cer']:.4f} "
+          f"images_per_second={result['images_per_second']:.1f} n={result['n']} errors={result['errors']}")
+
+
+def cmd_evaluate(model_path: str, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
+                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+  """Prints the metrics line of :func:`evaluate` on stdout and each problem on stderr.
+
+  Returns:
+    0 if every row was evaluated, 1 if some rows or files failed (or none was
+    left), 2 if the evaluation could not run (labels or model missing).
+  """
+  out, err = _stream(out, sys.stdout), _stream(err, sys.stderr)
+  try:
+    result = evaluate(model_path, data_dir, batch_size=batch_size)
+  except PredictError as e:
+    print(f"ocr-tf evaluate: {e}", file=err)
+    return 2
+  for problem in result["problems"]:
+    print(f"ocr-tf evaluate: {problem}", file=err)
+  print(format_metrics(result), file=out)
+  out.flush()
+  return 1 if result["errors"] or not result["n"] else 0
