@@ -346,3 +346,15 @@ def test_loads_in_a_process_without_ocr_tf(saved, loaded, samples, tmp_path):
   np.testing.assert_array_equal(out["error"], ref["error"])
   np.testing.assert_allclose(out["angle"], ref["angle"], atol=1e-5)
   np.testing.assert_allclose(out["boxes"], ref["boxes"], atol=1e-2)
+
+
+def test_larger_image_is_resized_and_boxes_scale_back(loaded, samples):
+  """Image 0 at twice the size (64x256, RGB) reads like image 0; its boxes are in the large image's pixels."""
+  big = np.repeat(np.repeat(np.repeat(samples["u8"][:1], 2, axis=1), 2, axis=2), 3, axis=3)
+  out = serve(loaded, [tf.io.encode_png(big[0]).numpy(), samples["png"][0]])
+  assert list(out["error"]) == [b"", b""]
+  np.testing.assert_array_equal(out["image_size"], [[2 * H, 2 * W], [H, W]])
+  assert out["boxes"][0].max() <= 2 * W and out["boxes"][0][:, 2].max() <= 2 * H
+  big_boxes, small_boxes = out["boxes"][0][out["box_scores"][0] > 0], out["boxes"][1][out["box_scores"][1] > 0]
+  assert big_boxes.max() > small_boxes.max() * 1.5, "boxes were not scaled back to the input's pixels"
+  np.testing.assert_allclose(out["angle"][0], out["angle"][1], atol=0.5)
