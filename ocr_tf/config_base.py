@@ -1,8 +1,18 @@
 """The configuration schema: every field with its default, and its validation.
 
 Config files in ``configs/`` start from :func:`get_config` and override a few
-fields. :func:`validate_data` checks the ``data`` block before any work starts
-and raises :class:`ConfigError` with one line naming the field and the value.
+fields. A config has three blocks:
+
+* ``data``: the generator (:func:`data_config`);
+* ``model``: the network (``ocr_tf.models.model_config``; a preset's fields,
+  so changing ``model.preset`` alone does not change the network: a config
+  file picks the preset with :func:`model_config`);
+* ``train``: the training run (:func:`train_config`), with its ``loss`` block
+  (``ocr_tf.losses.loss_config``).
+
+:func:`validate_data`, :func:`validate_train` and :func:`validate_config`
+check the blocks before any work starts and raise :class:`ConfigError` with
+one line naming the field and the value.
 """
 
 from __future__ import annotations
@@ -85,10 +95,55 @@ def data_config() -> ml_collections.ConfigDict:
   return d
 
 
+def model_config(preset: str = "default") -> ml_collections.ConfigDict:
+  """The `model` block of one preset ('tiny', 'default', 'large'; see ocr_tf.models)."""
+  from ocr_tf import models  # pylint: disable=import-outside-toplevel
+  return models.model_config(preset)
+
+
+def loss_config() -> ml_collections.ConfigDict:
+  """The `train.loss` block: loss weights (0 switches a head's loss off) and settings."""
+  from ocr_tf import losses  # pylint: disable=import-outside-toplevel
+  return losses.loss_config()
+
+
+def train_config() -> ml_collections.ConfigDict:
+  """The training run's fields. Step counts are optimizer steps of one global batch."""
+  t = ml_collections.ConfigDict()
+  t.steps = 100_000  # train until this step; a resumed run may change it
+  t.batch_size = 64  # GLOBAL batch: split evenly over the replicas
+  # Optimizer: Adam or AdamW, linear warmup then cosine decay.
+  t.optimizer = "adamw"  # 'adam' or 'adamw' (weight_decay applies to 'adamw' only)
+  t.learning_rate = 1e-3  # peak, reached after warmup_steps
+  t.warmup_steps = 1000
+  t.decay_steps = 0  # step where the cosine reaches its floor; 0 = train.steps
+  t.final_learning_rate_factor = 0.01  # the floor, as a fraction of learning_rate
+  t.weight_decay = 1e-4  # decoupled; biases and normalization scales are left out
+  t.clip_norm = 1.0  # clip the global gradient norm (over all replicas) to this; 0 = off
+  t.loss = loss_config()
+  # Numerics and devices.
+  t.seed = 0  # initial weights
+  t.precision = "float32"  # 'float32', 'mixed_bfloat16' (CPU, TPU, recent GPUs) or 'mixed_float16' (GPU)
+  t.jit_compile = False  # XLA-compile the forward and backward pass
+  t.num_cpu_devices = 1  # > 1: that many logical CPU devices under MirroredStrategy
+  # Logging, evaluation, checkpoints.
+  t.log_every = 100  # steps between log lines and TensorBoard training scalars
+  t.eval_every = 2000  # steps between evaluations; 0 = only at the end
+  t.checkpoint_every = 1000  # steps between checkpoints; 0 = only at the end
+  t.keep_checkpoints = 3
+  t.eval_samples = 1024  # the first eval_samples of the validation stream
+  t.eval_batch_size = 64  # GLOBAL batch of evaluation; must divide eval_samples
+  t.num_images = 8  # validation images written to TensorBoard with true and predicted text
+  t.letter_threshold = 0.3  # score of a letter-map peak to count as a predicted letter
+  return t
+
+
 def get_config() -> ml_collections.ConfigDict:
   """Defaults for every field; configs/*.py start from here."""
   config = ml_collections.ConfigDict()
   config.data = data_config()
+  config.model = model_config("default")
+  config.train = train_config()
   return config
 
 
@@ -101,8 +156,8 @@ _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_sat
                  "illumination_strength")
 
 
-def _fail(field: str, value, why: str):
-  raise ConfigError(f"data.{field}={value!r}: {why}")
+def _fail(field: str, value, why: str, block: str = "data"):
+  raise ConfigError(f"{block}.{field}={value!r}: {why}")
 
 
 def _range(d, field: str, lo=None, hi=None, integer=False):
@@ -124,13 +179,25 @@ def _range(d, field: str, lo=None, hi=None, integer=False):
   return a, b
 
 
-def _int(d, field: str, lo: int, hi: int | None = None) -> int:
+def _int(d, field: str, lo: int, hi: int | None = None, block: str = "data") -> int:
   v = d[field]
   if isinstance(v, bool) or not isinstance(v, int):
-    _fail(field, v, "expected a whole number")
+    _fail(field, v, "expected a whole number", block)
   if v < lo or (hi is not None and v > hi):
-    _fail(field, v, f"must be in [{lo}, {hi}]" if hi is not None else f"must be >= {lo}")
+    _fail(field, v, f"must be in [{lo}, {hi}]" if hi is not None else f"must be >= {lo}", block)
   return v
+
+
+def _float(d, field: str, lo: float, hi: float | None = None, block: str = "train",
+           lo_open: bool = False) -> float:
+  v = d[field]
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    _fail(field, v, "expected a finite number", block)
+  if v < lo or (lo_open and v == lo):
+    _fail(field, v, f"must be > {lo}" if lo_open else f"must be >= {lo}", block)
+  if hi is not None and v > hi:
+    _fail(field, v, f"must be <= {hi}", block)
+  return float(v)
 
 
 def validate_data(d: ml_collections.ConfigDict) -> None:
@@ -191,3 +258,75 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   _range(d, "brightness", lo=0.0, hi=3.0)
   _range(d, "blur_sigma", lo=0.0, hi=8.0)
   _range(d, "jpeg_quality", lo=1, hi=100, integer=True)
+
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+OPTIMIZERS = ("adam", "adamw")
+
+
+def _validate_loss(loss: ml_collections.ConfigDict) -> None:
+  from ocr_tf import losses  # pylint: disable=import-outside-toplevel
+  block = "train.loss"
+  weights = loss.weights
+  names = sorted(weights.keys()) if hasattr(weights, "keys") else None
+  if names != sorted(losses.LOSS_NAMES):
+    _fail("weights", weights, f"expected one weight for each of {', '.join(losses.LOSS_NAMES)}", block)
+  for name in losses.LOSS_NAMES:
+    _float(weights, name, 0.0, block=f"{block}.weights")
+  if not any(weights[name] > 0 for name in losses.LOSS_NAMES):
+    _fail("weights", weights.to_dict(), "at least one weight must be > 0", block)
+  _float(loss, "angle_huber_delta", 0.0, block=block, lo_open=True)
+  for field in ("focal_alpha", "focal_beta", "letter_offset_weight", "letter_size_weight"):
+    _float(loss, field, 0.0, block=block)
+  _float(loss, "sigma_scale", 0.0, block=block, lo_open=True)
+  _float(loss, "min_sigma", 0.0, block=block, lo_open=True)
+  if loss.clean_loss not in ("l1", "bce"):
+    _fail("clean_loss", loss.clean_loss, "must be 'l1' or 'bce'", block)
+
+
+def validate_train(t: ml_collections.ConfigDict) -> None:
+  """Checks the `train` block alone (the replica count is checked when the strategy is known)."""
+  b = "train"
+  _int(t, "steps", 0, block=b)
+  _int(t, "batch_size", 1, block=b)
+  if t.optimizer not in OPTIMIZERS:
+    _fail("optimizer", t.optimizer, f"must be one of {', '.join(map(repr, OPTIMIZERS))}", b)
+  _float(t, "learning_rate", 0.0, 10.0, lo_open=True)
+  _int(t, "warmup_steps", 0, block=b)
+  _int(t, "decay_steps", 0, block=b)
+  if 0 < t.decay_steps <= t.warmup_steps:
+    raise ConfigError(f"train.decay_steps={t.decay_steps} must be greater than "
+                      f"train.warmup_steps={t.warmup_steps} (or 0: train.steps)")
+  _float(t, "final_learning_rate_factor", 0.0, 1.0)
+  _float(t, "weight_decay", 0.0, 1.0)
+  _float(t, "clip_norm", 0.0)
+  _validate_loss(t.loss)
+  _int(t, "seed", 0, 2**31 - 1, block=b)
+  if t.precision not in PRECISIONS:
+    _fail("precision", t.precision, f"must be one of {', '.join(map(repr, PRECISIONS))}", b)
+  if not isinstance(t.jit_compile, bool):
+    _fail("jit_compile", t.jit_compile, "must be True or False", b)
+  _int(t, "num_cpu_devices", 1, 64, block=b)
+  _int(t, "log_every", 1, block=b)
+  _int(t, "eval_every", 0, block=b)
+  _int(t, "checkpoint_every", 0, block=b)
+  _int(t, "keep_checkpoints", 1, block=b)
+  _int(t, "eval_samples", 1, block=b)
+  _int(t, "eval_batch_size", 1, block=b)
+  if t.eval_samples % t.eval_batch_size:
+    raise ConfigError(f"train.eval_samples={t.eval_samples} is not a multiple of "
+                      f"train.eval_batch_size={t.eval_batch_size}")
+  _int(t, "num_images", 0, 64, block=b)
+  _float(t, "letter_threshold", 0.0, 1.0, lo_open=True)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Checks every block of a full config: data, model (against data), train."""
+  for block in ("data", "model", "train"):
+    if block not in config:
+      raise ConfigError(f"config has no `{block}` block: start the config file from "
+                        f"ocr_tf.config_base.get_config()")
+  validate_data(config.data)
+  from ocr_tf import models  # pylint: disable=import-outside-toplevel
+  models.validate(config.model, config.data)
+  validate_train(config.train)
