@@ -16,4 +16,15 @@ def get_config():
   d.short_scratches = (0, 5)
   d.long_scratches = (0, 1)
   d.long_scratch_length = (2, 100)
+  config.model = config_base.model_config("tiny")
+  t = config.train
+  t.steps = 3000
+  t.batch_size = 32
+  t.learning_rate = 2e-3
+  t.warmup_steps = 200
+  t.log_every = 50
+  t.eval_every = 500
+  t.checkpoint_every = 250
+  t.eval_samples = 256
+  t.eval_batch_size = 32
   return config

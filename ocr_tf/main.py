@@ -2,6 +2,9 @@ r"""The ocr-tf command: thin flag parsing around the library.
 
   ocr-tf preview --config=configs/seed.py --count=16 --out=/tmp/preview
   ocr-tf bench --config=configs/seed.py --seconds=30
+  ocr-tf train --config=configs/tiny.py --workdir=/tmp/ocr_tiny --config.train.steps=100
+
+`train` resumes from the workdir's newest checkpoint when run again.
 
 `--config` takes a config file, or the name of a shipped one (tiny, default,
 seed); fields are overridden with `--config.data.max_length=20`.
@@ -15,7 +18,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_COMMANDS = ("preview", "bench")
+_COMMANDS = ("preview", "bench", "train")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (or shipped config name).",
                                           lock_config=True)
@@ -28,6 +31,7 @@ _VALIDATION = flags.DEFINE_bool("validation", False, "Use the validation stream'
 _SECONDS = flags.DEFINE_float("seconds", 30.0, "bench: measured window after warm-up.")
 _SAMPLES = flags.DEFINE_integer("samples", None, "bench: measure this many samples instead.")
 _BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview: batch size.", lower_bound=1)
+_WORKDIR = flags.DEFINE_string("workdir", None, "train: checkpoints, TensorBoard events, metrics (resumes).")
 
 
 def shipped_config_path(name: str) -> str | None:
@@ -92,6 +96,20 @@ def cmd_bench(config) -> None:
   print(f"samples_per_second={r['samples_per_second']:.1f} per_core={r['per_core']:.1f}")
 
 
+def cmd_train(config) -> None:
+  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, train  # pylint: disable=import-outside-toplevel
+  if not _WORKDIR.value:
+    _fail("train needs --workdir=FOLDER")
+  try:
+    result = train.train_and_evaluate(config, _WORKDIR.value)
+  except (config_base.ConfigError, atlas_lib.AtlasError) as e:
+    _fail(str(e))
+  m = result["metrics"]
+  print(f"trained to step {result['step']} in {_WORKDIR.value} (replicas={result['replicas']}): "
+        f"cer={m.get('cer', float('nan')):.4f} word_accuracy={m.get('word_accuracy', float('nan')):.4f}")
+
+
 def main(argv: list[str]) -> None:
   if len(argv) < 2 or argv[1] not in _COMMANDS:
     _fail(f"usage: ocr-tf {{{','.join(_COMMANDS)}}} --config=CONFIG [flags]; got {argv[1:2] or 'nothing'}")
@@ -102,7 +120,7 @@ def main(argv: list[str]) -> None:
     path = shipped_config_path("default")
     from ml_collections.config_flags import config_flags as cf  # pylint: disable=import-outside-toplevel
     config = cf.ConfigFileFlagParser(name="config").parse(path)
-  {"preview": cmd_preview, "bench": cmd_bench}[argv[1]](config)
+  {"preview": cmd_preview, "bench": cmd_bench, "train": cmd_train}[argv[1]](config)
 
 
 def run() -> None:

@@ -1,0 +1,399 @@
+"""Training: one step end to end, two replicas, resume (also after SIGKILL), config and workdir errors.
+
+Runs that need a fresh TensorFlow (logical devices, op determinism, a killed
+process, the command line) go to subprocesses; they share a persistent XLA
+cache so the sample generator is compiled once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+import configs.tiny
+from conftest import ROOT
+from ocr_tf import config_base, train
+from ocr_tf.config_base import ConfigError
+
+# Small runs: batch 8, one validation batch, no periodic work unless a test asks.
+FAST = {"steps": 1, "batch_size": 8, "warmup_steps": 0, "log_every": 1, "eval_every": 0,
+        "checkpoint_every": 0, "eval_samples": 8, "eval_batch_size": 8, "num_images": 0}
+METRIC_KEYS = ("cer", "word_accuracy", "angle_mae", "letter_precision", "letter_recall", "letter_f1",
+               "clean_psnr", "loss/total")
+
+
+def tiny_config(**train_changes) -> ml_collections.ConfigDict:
+  config = configs.tiny.get_config()
+  for key, value in {**FAST, **train_changes}.items():
+    config.train[key] = value
+  return config
+
+
+def one_line(exc_info, *parts: str) -> str:
+  message = str(exc_info.value)
+  assert "\n" not in message, message
+  for part in parts:
+    assert part in message, f"{part!r} not in {message!r}"
+  return message
+
+
+def event_values(folder: str) -> dict[str, list]:
+  """tag -> [(step, summary value)] of the TensorBoard event files in folder."""
+  out: dict[str, list] = {}
+  for path in sorted(tf.io.gfile.glob(os.path.join(folder, "events.out.tfevents.*"))):
+    for record in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        out.setdefault(value.tag, []).append((event.step, value))
+  return out
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(tmp_path_factory) -> dict[str, str]:
+  """Two TF threads, quiet C++ logs, and an XLA cache shared by this session's subprocesses."""
+  cache = tmp_path_factory.mktemp("xla_cache")
+  flags = f"{os.environ.get('TF_XLA_FLAGS', '')} --tf_xla_persistent_cache_directory={cache}".strip()
+  return dict(os.environ, TF_NUM_INTRAOP_THREADS="2", TF_NUM_INTEROP_THREADS="2", TF_CPP_MIN_LOG_LEVEL="1",
+              TF_XLA_FLAGS=flags, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+
+
+SCRIPT_PRELUDE = """
+import json, os, sys
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(2)
+import numpy as np
+import configs.tiny
+from ocr_tf import config_base, input_pipeline, train
+
+FAST = json.loads(sys.argv[1])
+
+def tiny_config(**changes):
+  config = configs.tiny.get_config()
+  for key, value in {**FAST, **changes}.items():
+    config.train[key] = value
+  return config
+"""
+
+
+def run_script(body: str, env: dict[str, str], *args: str, timeout: float = 300) -> dict:
+  """Runs SCRIPT_PRELUDE + body in a fresh Python; returns the JSON it prints last."""
+  code = SCRIPT_PRELUDE + textwrap.dedent(body)
+  result = subprocess.run([sys.executable, "-c", code, json.dumps(FAST), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+  assert result.returncode == 0, result.stderr[-4000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cli_args(workdir: str, **train_changes) -> list[str]:
+  flags = {**FAST, **train_changes}
+  return [sys.executable, "-m", "ocr_tf.main", "train", "--config=configs/tiny.py", f"--workdir={workdir}",
+          *(f"--config.train.{k}={v}" for k, v in flags.items())]
+
+
+# ------------------------------------------------------------------ in process
+
+
+def test_one_step_end_to_end(tmp_path):
+  workdir = str(tmp_path / "run")
+  calls = []
+
+  def export_fn(model, config, export_dir):
+    calls.append((model, config, export_dir))
+    return "exported"
+
+  result = train.train_and_evaluate(tiny_config(num_images=2), workdir, export_fn=export_fn)
+  assert result["step"] == 1 and result["start_step"] == 0
+  assert result["replicas"] == 1 and result["global_batch"] == 8
+  assert all(math.isfinite(v) for v in result["losses"].values()), result["losses"]
+  assert {"total", "ctc", "angle", "letters", "clean", "grad_norm"} <= set(result["losses"])
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-1")
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["train"]["batch_size"] == 8
+  records = train.read_metrics(workdir)
+  assert [r["step"] for r in records] == [1]
+  for key in METRIC_KEYS:
+    assert math.isfinite(records[0][key]), (key, records[0])
+  assert 0.0 <= records[0]["cer"] and 0.0 <= records[0]["letter_f1"] <= 1.0
+  assert result["export"] == "exported" and len(calls) == 1
+  model, config, export_dir = calls[0]
+  assert isinstance(model, keras.Model) and config.train.steps == 1
+  assert export_dir == os.path.join(workdir, "export")
+
+  scalars = event_values(os.path.join(workdir, "train"))
+  for tag in ("loss/total", "loss/ctc", "learning_rate", "samples_per_second", "grad_norm"):
+    assert tag in scalars, sorted(scalars)
+  step, value = scalars["loss/total"][0]
+  assert step == 1 and math.isfinite(float(tf.make_ndarray(value.tensor)))
+  evals = event_values(os.path.join(workdir, "eval"))
+  for tag in ("cer", "word_accuracy", "angle_mae", "letter_f1", "clean_psnr", "loss/total",
+              "validation/letters", "validation/clean", "validation/text"):
+    assert tag in evals, sorted(evals)
+  _, letters = evals["validation/letters"][0]
+  assert letters.metadata.plugin_data.plugin_name == "images"
+  blobs = tf.make_ndarray(letters.tensor)
+  assert len(blobs) == 2 + 2  # width, height, two PNGs
+  png = tf.io.decode_png(blobs[2]).numpy()
+  assert png.shape == (96, 384, 3)  # 32x128 grey enlarged 3x, RGB for the coloured boxes
+  assert "| # | true | predicted | exact |" in letters.metadata.summary_description
+  _, text = evals["validation/text"][0]
+  assert tf.make_ndarray(text.tensor).item().decode().startswith("| # | true | predicted")
+
+
+def test_learning_rate_schedule():
+  config = tiny_config(learning_rate=1e-3, warmup_steps=4, decay_steps=14, final_learning_rate_factor=0.1,
+                       steps=100)
+  schedule = train.learning_rate_schedule(config.train)
+  lr = [float(schedule(s)) for s in range(20)]
+  np.testing.assert_allclose(lr[:4], [2.5e-4, 5e-4, 7.5e-4, 1e-3], rtol=1e-6)
+  np.testing.assert_allclose(lr[9], 1e-4 + 0.9e-3 * 0.5, rtol=1e-5)  # halfway down the cosine
+  np.testing.assert_allclose(lr[14:], 1e-4, rtol=1e-6)
+  assert all(a >= b for a, b in zip(lr[4:], lr[5:]))
+  rebuilt = train.WarmupCosine.from_config(schedule.get_config())
+  assert float(rebuilt(7)) == lr[7]
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("train.batch_size", 0, "train.batch_size=0"),
+    ("train.steps", -1, "train.steps=-1"),
+    ("train.optimizer", "sgd", "train.optimizer='sgd'"),
+    ("train.learning_rate", -0.1, "train.learning_rate=-0.1"),
+    ("train.learning_rate", float("nan"), "train.learning_rate=nan"),
+    ("train.clip_norm", -1.0, "train.clip_norm=-1.0"),
+    ("train.precision", "float16", "train.precision='float16'"),
+    ("train.num_cpu_devices", 0, "train.num_cpu_devices=0"),
+    ("train.eval_samples", 12, "train.eval_samples=12 is not a multiple of train.eval_batch_size=8"),
+    ("train.decay_steps", 3, "train.decay_steps=3 must be greater than train.warmup_steps=5"),
+    ("train.final_learning_rate_factor", 2.0, "train.final_learning_rate_factor=2.0"),
+    ("train.loss.weights.ctc", -1.0, "train.loss.weights.ctc=-1.0"),
+    ("train.loss.clean_loss", "l2", "train.loss.clean_loss='l2'"),
+    ("train.loss.angle_huber_delta", 0.0, "train.loss.angle_huber_delta=0.0"),
+    ("model.text_width", 63, "model.text_width=63"),
+    ("model.letter_stride", 3, "model.letter_stride=3"),
+    ("data.height", 0, "data.height=0"),
+])
+def test_bad_config_value_gives_one_line(field, value, expected, tmp_path):
+  config = tiny_config(warmup_steps=5)
+  block, *path, name = field.split(".")
+  target = config[block]
+  for part in path:
+    target = target[part]
+  target[name] = value
+  with pytest.raises(ConfigError) as e:
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  one_line(e, expected)
+  assert not os.path.exists(tmp_path / "run"), "nothing may be written for an invalid config"
+
+
+def test_all_loss_weights_zero_is_an_error():
+  config = tiny_config()
+  for name in config.train.loss.weights:
+    config.train.loss.weights[name] = 0.0
+  with pytest.raises(ConfigError) as e:
+    config_base.validate_config(config)
+  one_line(e, "train.loss.weights", "at least one weight must be > 0")
+
+
+def test_workdir_with_another_config_stops_before_training(tmp_path):
+  workdir = str(tmp_path)
+  train.save_config(tiny_config(), workdir)
+  other = tiny_config()
+  other.data.max_angle = 10.0
+  with pytest.raises(ConfigError) as e:
+    train.train_and_evaluate(other, workdir)
+  one_line(e, f"workdir {workdir} holds a run with another config", "data.max_angle=5.0 there, 10.0 here")
+  assert sorted(os.listdir(workdir)) == ["config.json"]
+  changed_model = tiny_config()
+  changed_model.model.text_width = 32
+  with pytest.raises(ConfigError) as e:
+    train.check_workdir(changed_model, workdir)
+  one_line(e, "model.text_width=64 there, 32 here")
+  changed_lr = tiny_config(learning_rate=0.5)
+  with pytest.raises(ConfigError) as e:
+    train.check_workdir(changed_lr, workdir)
+  one_line(e, "train.learning_rate=0.002 there, 0.5 here")
+  # A resumed run may change the length of the run and the logging/eval/checkpoint cadence.
+  train.check_workdir(tiny_config(steps=500, log_every=7, eval_every=50, checkpoint_every=10, num_images=4,
+                                  eval_samples=16, jit_compile=True), workdir)
+
+
+def test_corrupt_config_json_gives_one_line(tmp_path):
+  (tmp_path / "config.json").write_text("{not json")
+  with pytest.raises(ConfigError) as e:
+    train.check_workdir(tiny_config(), str(tmp_path))
+  one_line(e, "config.json: unreadable config of a previous run")
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_errors_are_one_line(tmp_path, subprocess_env):
+  train.save_config(configs.tiny.get_config(), str(tmp_path))
+  for flags, expected in (
+      (["--config.data.max_angle=10"], "data.max_angle=5.0 there, 10.0 here"),
+      (["--config.train.optimizer=sgd"], "train.optimizer='sgd': must be one of 'adam', 'adamw'"),
+  ):
+    args = [sys.executable, "-m", "ocr_tf.main", "train", "--config=tiny", f"--workdir={tmp_path}", *flags]
+    result = subprocess.run(args, cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ocr-tf:")]
+    assert len(lines) == 1 and expected in lines[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+  assert sorted(os.listdir(tmp_path)) == ["config.json"]
+
+
+# ------------------------------------------------------------------ distribution
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, subprocess_env):
+  out = run_script("""
+      config = tiny_config(num_cpu_devices=2)
+      strategy = train.create_strategy(config.train)
+      generator = input_pipeline.make_generator(config.data)
+      batches = iter(train.train_inputs(strategy, generator, 8, start_step=3))
+      steps = []
+      for _ in range(2):
+        batch = next(batches)
+        steps.append([t.numpy().tolist() for t in strategy.experimental_local_results(batch["index"])])
+      second_replica = strategy.experimental_local_results(batch["image"])[1].numpy()
+      alone = generator.generate([36, 37, 38, 39])["image"].numpy()
+      try:
+        train.train_and_evaluate(tiny_config(num_cpu_devices=2, batch_size=7), sys.argv[2] + "/odd")
+        odd = None
+      except config_base.ConfigError as e:
+        odd = str(e)
+      config = tiny_config(num_cpu_devices=2, steps=2)
+      config.train.loss.weights.clean = 0.0
+      result = train.train_and_evaluate(config, sys.argv[2] + "/run")
+      print(json.dumps({"replicas": strategy.num_replicas_in_sync, "kind": type(strategy).__name__,
+                        "steps": steps, "same_pixels": bool(np.array_equal(second_replica, alone)),
+                        "odd": odd, "result": {k: result[k] for k in ("step", "replicas", "global_batch")},
+                        "losses": result["losses"]}))
+  """, subprocess_env, str(tmp_path))
+  assert out["kind"] == "MirroredStrategy" and out["replicas"] == 2
+  # Global step s, global batch 8: replica 0 takes s*8 .. s*8+3, replica 1 s*8+4 .. s*8+7.
+  assert out["steps"] == [[[24, 25, 26, 27], [28, 29, 30, 31]], [[32, 33, 34, 35], [36, 37, 38, 39]]]
+  assert out["same_pixels"]
+  assert out["odd"] == "train.batch_size=7: the global batch must be divisible by the 2 replicas"
+  assert out["result"] == {"step": 2, "replicas": 2, "global_batch": 8}
+  assert "clean" not in out["losses"] and all(math.isfinite(v) for v in out["losses"].values())
+  assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_resume_continues_and_equals_an_uninterrupted_run(tmp_path, subprocess_env):
+  """With op determinism, 2 steps + resume to 4 give the very weights and optimizer state of 4 steps."""
+  out = run_script("""
+      tf.config.experimental.enable_op_determinism()
+      root = sys.argv[2]
+      changes = dict(warmup_steps=1, decay_steps=10)  # the schedule does not depend on train.steps
+      whole = train.train_and_evaluate(tiny_config(steps=4, **changes), root + "/whole")
+      first = train.train_and_evaluate(tiny_config(steps=2, **changes), root + "/resumed")
+      second = train.train_and_evaluate(tiny_config(steps=4, **changes), root + "/resumed")
+
+      def variables(workdir):
+        path = tf.train.latest_checkpoint(workdir + "/checkpoints")
+        reader = tf.train.load_checkpoint(path)
+        return {k: reader.get_tensor(k) for k, _ in tf.train.list_variables(path)
+                if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+      a, b = variables(root + "/whole"), variables(root + "/resumed")
+      print(json.dumps({
+          "first": [first["start_step"], first["step"]], "second": [second["start_step"], second["step"]],
+          "keys": sorted(a) == sorted(b), "count": len(a),
+          "different": sorted(k for k in a if not np.array_equal(a[k], b[k])),
+          "losses": [whole["losses"], second["losses"]], "metrics": [whole["metrics"], second["metrics"]]}))
+  """, subprocess_env, str(tmp_path))
+  assert out["first"] == [0, 2] and out["second"] == [2, 4]
+  assert out["keys"] and out["count"] > 100
+  # Only the checkpoint's save counter differs: the resumed run saved twice.
+  assert out["different"] == ["save_counter/.ATTRIBUTES/VARIABLE_VALUE"]
+  assert out["losses"][0] == out["losses"][1]
+  assert out["metrics"][0] == out["metrics"][1]
+  assert [r["step"] for r in train.read_metrics(str(tmp_path / "resumed"))] == [2, 4]
+
+
+def test_sigkill_then_restart_continues_from_the_last_checkpoint(tmp_path, subprocess_env):
+  workdir = str(tmp_path / "run")
+  checkpoints = os.path.join(workdir, "checkpoints")
+  with open(tmp_path / "first.log", "w") as log:
+    process = subprocess.Popen(cli_args(workdir, steps=10_000, checkpoint_every=1), cwd=ROOT,
+                               env=subprocess_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+      deadline = time.time() + 240
+      while tf.train.latest_checkpoint(checkpoints) is None:
+        assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.2)
+    finally:
+      os.kill(process.pid, signal.SIGKILL)
+      process.wait()
+  assert process.returncode == -signal.SIGKILL
+  killed_at = int(tf.train.latest_checkpoint(checkpoints).rsplit("-", 1)[1])
+  assert killed_at >= 1
+  result = subprocess.run(cli_args(workdir, steps=killed_at + 2), cwd=ROOT, env=subprocess_env,
+                          capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-4000:]
+  assert f"restored {checkpoints}/ckpt-{killed_at} at step {killed_at}" in result.stderr
+  assert f"training from step {killed_at} to {killed_at + 2} (sample index {8 * killed_at} on)" in result.stderr
+  assert f"trained to step {killed_at + 2} in {workdir}" in result.stdout
+  assert tf.train.latest_checkpoint(checkpoints).endswith(f"ckpt-{killed_at + 2}")
+  assert train.read_metrics(workdir)[-1]["step"] == killed_at + 2
+
+
+def _free_ports(n: int) -> list[int]:
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+@pytest.mark.skipif(not os.environ.get("OCR_TF_SLOW_TESTS"),
+                    reason="two worker processes take over a minute on 2 cores; set OCR_TF_SLOW_TESTS=1")
+def test_multi_worker_two_local_processes(tmp_path, subprocess_env):
+  workdir = str(tmp_path / "run")
+  workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+  processes = []
+  for task in range(2):
+    env = dict(subprocess_env, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                     "task": {"type": "worker", "index": task}}))
+    log = open(tmp_path / f"worker{task}.log", "w")  # pylint: disable=consider-using-with
+    processes.append((subprocess.Popen(cli_args(workdir, steps=2), cwd=ROOT, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT), log))
+  try:
+    for process, _ in processes:
+      process.wait(timeout=400)
+  finally:
+    for process, log in processes:
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+      log.close()
+  logs = [(tmp_path / f"worker{task}.log").read_text() for task in range(2)]
+  for (process, _), log in zip(processes, logs):
+    assert process.returncode == 0, log[-4000:]
+    assert "strategy MultiWorkerMirroredStrategy: 2 replica(s), global batch 8 (4 per replica)" in log
+  assert "task worker_0" in logs[0] and "task worker_1" in logs[1]
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-2")
+  assert [r["step"] for r in train.read_metrics(workdir)] == [2]
+  assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "eval", "metrics.jsonl", "train"]
