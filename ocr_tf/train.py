@@ -44,7 +44,6 @@ from typing import Any, Callable, Mapping
 
 import keras
 import ml_collections
-import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorflow.core.framework import summary_pb2
@@ -125,6 +124,12 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return True
   cluster = resolver.cluster_spec().as_dict()
   return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+def _strategy_name(strategy: tf.distribute.Strategy) -> str:
+  if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return "MultiWorkerMirroredStrategy"
+  return type(strategy).__name__.lstrip("_")
 
 
 def _task_name(strategy: tf.distribute.Strategy) -> str:
@@ -596,7 +601,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   generator = input_pipeline.make_generator(config.data, atlas=atlas)
   validation_generator = input_pipeline.make_generator(config.data, validation=True, atlas=atlas)
   logging.info("strategy %s: %d replica(s), global batch %d (%d per replica), task %s",
-               type(strategy).__name__, replicas, global_batch, global_batch // replicas, _task_name(strategy))
+               _strategy_name(strategy), replicas, global_batch, global_batch // replicas, _task_name(strategy))
 
   previous_policy = keras.mixed_precision.global_policy()
   keras.mixed_precision.set_global_policy(t.precision)

@@ -17,7 +17,6 @@ import sys
 import textwrap
 import time
 
-import keras
 import ml_collections
 import numpy as np
 import pytest
@@ -105,18 +104,23 @@ def cli_args(workdir: str, **train_changes) -> list[str]:
           *(f"--config.train.{k}={v}" for k, v in flags.items())]
 
 
-# ------------------------------------------------------------------ in process
+# ------------------------------------------------------------------ end to end
 
 
-def test_one_step_end_to_end(tmp_path):
+def test_one_step_end_to_end(tmp_path, subprocess_env):
   workdir = str(tmp_path / "run")
-  calls = []
+  out = run_script("""
+      import keras
+      calls = []
 
-  def export_fn(model, config, export_dir):
-    calls.append((model, config, export_dir))
-    return "exported"
+      def export_fn(model, config, export_dir):
+        calls.append({"model": isinstance(model, keras.Model), "steps": config.train.steps, "dir": export_dir})
+        return "exported"
 
-  result = train.train_and_evaluate(tiny_config(num_images=2), workdir, export_fn=export_fn)
+      result = train.train_and_evaluate(tiny_config(num_images=2), sys.argv[2], export_fn=export_fn)
+      print(json.dumps({"result": result, "calls": calls}))
+  """, subprocess_env, workdir)
+  result = out["result"]
   assert result["step"] == 1 and result["start_step"] == 0
   assert result["replicas"] == 1 and result["global_batch"] == 8
   assert all(math.isfinite(v) for v in result["losses"].values()), result["losses"]
@@ -129,10 +133,9 @@ def test_one_step_end_to_end(tmp_path):
   for key in METRIC_KEYS:
     assert math.isfinite(records[0][key]), (key, records[0])
   assert 0.0 <= records[0]["cer"] and 0.0 <= records[0]["letter_f1"] <= 1.0
-  assert result["export"] == "exported" and len(calls) == 1
-  model, config, export_dir = calls[0]
-  assert isinstance(model, keras.Model) and config.train.steps == 1
-  assert export_dir == os.path.join(workdir, "export")
+  assert result["metrics"]["cer"] == records[0]["cer"]
+  assert result["export"] == "exported"
+  assert out["calls"] == [{"model": True, "steps": 1, "dir": os.path.join(workdir, "export")}]
 
   scalars = event_values(os.path.join(workdir, "train"))
   for tag in ("loss/total", "loss/ctc", "learning_rate", "samples_per_second", "grad_norm"):
@@ -152,6 +155,9 @@ def test_one_step_end_to_end(tmp_path):
   assert "| # | true | predicted | exact |" in letters.metadata.summary_description
   _, text = evals["validation/text"][0]
   assert tf.make_ndarray(text.tensor).item().decode().startswith("| # | true | predicted")
+
+
+# ------------------------------------------------------------------ config and workdir
 
 
 def test_learning_rate_schedule():
@@ -236,9 +242,6 @@ def test_corrupt_config_json_gives_one_line(tmp_path):
   with pytest.raises(ConfigError) as e:
     train.check_workdir(tiny_config(), str(tmp_path))
   one_line(e, "config.json: unreadable config of a previous run")
-
-
-# ------------------------------------------------------------------ command line
 
 
 def test_cli_errors_are_one_line(tmp_path, subprocess_env):
