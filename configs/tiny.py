@@ -1,6 +1,16 @@
-r"""A small, fast distribution for tests and CPU runs: 1-8 characters, 32x128 grey.
+r"""A small, fast distribution for tests and CPU runs: 1-8 characters, 32x128 grey, the tiny model.
 
   ocr-tf preview --config=configs/tiny.py --count=16 --out=/tmp/tiny_preview
+  ocr-tf train --config=configs/tiny.py --workdir=/tmp/ocr_tiny
+
+Training: the tiny model (about 220k weights), global batch 32, AdamW at 2e-3
+with 200 warmup steps and a cosine decay over 3000 steps. On 2 CPU cores
+(shared with other work) it ran at about 400-490 samples/s and took about
+4.5 minutes; the final evaluation on 256 validation samples gave CER 0.135,
+word accuracy 0.62, letter F1 0.976, clean PSNR 23.3 dB and angle MAE 2.41
+degrees (the angle head has barely learned: always answering 0 gives about
+2.5 degrees for angles uniform in +-5). With --config.train.loss.weights.angle=1.0
+the same run reached angle MAE 1.09 degrees, at CER 0.164 and word accuracy 0.55.
 """
 
 from ocr_tf import config_base

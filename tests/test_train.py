@@ -160,6 +160,14 @@ def test_one_step_end_to_end(tmp_path, subprocess_env):
 # ------------------------------------------------------------------ config and workdir
 
 
+@pytest.mark.parametrize("name", ["tiny", "default", "seed", "multi_gpu"])
+def test_shipped_configs_are_valid(name):
+  module = __import__(f"configs.{name}", fromlist=["get_config"])
+  config = module.get_config()
+  config_base.validate_config(config)
+  assert "ocr-tf train --config=configs/" in module.__doc__
+
+
 def test_learning_rate_schedule():
   config = tiny_config(learning_rate=1e-3, warmup_steps=4, decay_steps=14, final_learning_rate_factor=0.1,
                        steps=100)
