@@ -214,14 +214,17 @@ def read_metrics(workdir: str) -> list[dict]:
   return records
 
 
-def _keep_metrics_up_to(workdir: str, step: int) -> list[dict]:
-  """Drops evaluations newer than the restored step (the resumed run makes them again)."""
+def _keep_metrics_up_to(workdir: str, step: int, write: bool) -> list[dict]:
+  """The evaluations up to the restored step.
+
+  With `write`, newer ones are dropped from the file: the resumed run makes them again.
+  """
   records = read_metrics(workdir)
   kept = [r for r in records if r["step"] <= step]
   path = os.path.join(workdir, METRICS_FILE)
-  if tf.io.gfile.exists(path) and len(kept) != len(records):
+  if write and tf.io.gfile.exists(path) and len(kept) != len(records):
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-      f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+      f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
   return kept
 
@@ -617,7 +620,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info("model %s: %d weights", state.model.name, models.count_params(state.model))
   save_dir = checkpoint_dir if chief else os.path.join(tempfile.mkdtemp(), CHECKPOINT_DIR)
   manager = tf.train.CheckpointManager(state.checkpoint, save_dir, max_to_keep=t.keep_checkpoints)
-  records = _keep_metrics_up_to(workdir, start_step) if chief else []
+  # Every worker reads the same records, so all take the same decisions (collectives must match).
+  records = _keep_metrics_up_to(workdir, start_step, write=chief)
   last_eval_step = records[-1]["step"] if records else -1
   summary = {"step": start_step, "start_step": start_step, "replicas": replicas, "global_batch": global_batch,
              "losses": {}, "metrics": records[-1] if records else {}, "export": None}
@@ -650,8 +654,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         if images is not None:
           write_validation_images(state, images, config, step)
       eval_writer.flush()
-      _append_metrics(workdir, {"step": step, "time": time.time(), **result})
-    summary["metrics"] = {"step": step, **result}
+    record = {"step": step, "time": time.time(), **result}
+    if chief:
+      _append_metrics(workdir, record)
+    summary["metrics"] = record
     last_eval_step = step
     logging.info("evaluation took %.1f s", time.perf_counter() - began)
 
