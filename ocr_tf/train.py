@@ -606,6 +606,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info("strategy %s: %d replica(s), global batch %d (%d per replica), task %s",
                _strategy_name(strategy), replicas, global_batch, global_batch // replicas, _task_name(strategy))
 
+  if t.precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+    logging.warning("train.precision='mixed_float16' without a GPU: float16 is slow on CPUs, "
+                    "'mixed_bfloat16' suits them")
   previous_policy = keras.mixed_precision.global_policy()
   keras.mixed_precision.set_global_policy(t.precision)
   try:
