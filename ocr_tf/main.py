@@ -3,8 +3,12 @@ r"""The ocr-tf command: thin flag parsing around the library.
   ocr-tf preview --config=configs/seed.py --count=16 --out=/tmp/preview
   ocr-tf bench --config=configs/seed.py --seconds=30
   ocr-tf train --config=configs/tiny.py --workdir=/tmp/ocr_tiny --config.train.steps=100
+  ocr-tf export --workdir=/tmp/ocr_tiny --out=/tmp/ocr_tiny_model
+  ocr-tf predict --model=/tmp/ocr_tiny/export word1.png word2.jpg [--json] [--draw=/tmp/drawn]
+  ocr-tf evaluate --model=/tmp/ocr_tiny/export --data=folder_with_labels_tsv
 
-`train` resumes from the workdir's newest checkpoint when run again.
+`train` resumes from the workdir's newest checkpoint when run again, and
+exports the final model to WORKDIR/export.
 
 `--config` takes a config file, or the name of a shipped one (tiny, default,
 seed); fields are overridden with `--config.data.max_length=20`.
@@ -18,11 +22,11 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_COMMANDS = ("preview", "bench", "train")
+_COMMANDS = ("preview", "bench", "train", "export", "predict", "evaluate")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (or shipped config name).",
                                           lock_config=True)
-_OUT = flags.DEFINE_string("out", None, "preview: output folder.")
+_OUT = flags.DEFINE_string("out", None, "preview: output folder; export: SavedModel folder.")
 _COUNT = flags.DEFINE_integer("count", 16, "preview: number of samples.", lower_bound=1)
 _START = flags.DEFINE_integer("start", 0, "preview: first sample index.", lower_bound=0)
 _SEED = flags.DEFINE_integer("seed", None, "Stream seed (default: the config's data.seed).",
@@ -30,8 +34,13 @@ _SEED = flags.DEFINE_integer("seed", None, "Stream seed (default: the config's d
 _VALIDATION = flags.DEFINE_bool("validation", False, "Use the validation stream's seed.")
 _SECONDS = flags.DEFINE_float("seconds", 30.0, "bench: measured window after warm-up.")
 _SAMPLES = flags.DEFINE_integer("samples", None, "bench: measure this many samples instead.")
-_BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview: batch size.", lower_bound=1)
-_WORKDIR = flags.DEFINE_string("workdir", None, "train: checkpoints, TensorBoard events, metrics (resumes).")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview/predict/evaluate: batch size.", lower_bound=1)
+_WORKDIR = flags.DEFINE_string("workdir", None,
+                                "train: checkpoints, TensorBoard events, metrics (resumes); export: the run to export.")
+_MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder.")
+_JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
+_DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
+_DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
 
 
 def shipped_config_path(name: str) -> str | None:
@@ -98,29 +107,67 @@ def cmd_bench(config) -> None:
 
 def cmd_train(config) -> None:
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import config_base, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, export, train  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value:
     _fail("train needs --workdir=FOLDER")
   try:
-    result = train.train_and_evaluate(config, _WORKDIR.value)
+    result = train.train_and_evaluate(config, _WORKDIR.value, export_fn=export.export_saved_model)
   except (config_base.ConfigError, atlas_lib.AtlasError) as e:
     _fail(str(e))
   m = result["metrics"]
   print(f"trained to step {result['step']} in {_WORKDIR.value} (replicas={result['replicas']}): "
         f"cer={m.get('cer', float('nan')):.4f} word_accuracy={m.get('word_accuracy', float('nan')):.4f}")
+  if result["export"]:
+    print(f"exported SavedModel to {result['export']}")
+
+
+def cmd_export(config) -> None:
+  del config  # the run's own config.json is used
+  from ocr_tf import config_base, export, train  # pylint: disable=import-outside-toplevel
+  if not _WORKDIR.value or not _OUT.value:
+    _fail("export needs --workdir=TRAINING_WORKDIR and --out=SAVEDMODEL_FOLDER")
+  try:
+    path, step = train.export_workdir(_WORKDIR.value, _OUT.value, export.export_saved_model)
+  except config_base.ConfigError as e:
+    _fail(str(e))
+  print(f"exported step {step} of {_WORKDIR.value} to {path}")
+
+
+def _model_path() -> str:
+  if not _MODEL.value:
+    _fail("needs --model=SAVEDMODEL_FOLDER (for example WORKDIR/export after ocr-tf train)")
+  return _MODEL.value
+
+
+def cmd_predict(files: list[str]) -> int:
+  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
+  return predict.cmd_predict(_model_path(), files, as_json=_JSON.value, draw_dir=_DRAW.value,
+                             batch_size=_BATCH.value)
+
+
+def cmd_evaluate() -> int:
+  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
+  if not _DATA.value:
+    _fail("evaluate needs --data=FOLDER (images plus labels.tsv: filename<TAB>text)")
+  return predict.cmd_evaluate(_model_path(), _DATA.value, batch_size=_BATCH.value)
 
 
 def main(argv: list[str]) -> None:
   if len(argv) < 2 or argv[1] not in _COMMANDS:
     _fail(f"usage: ocr-tf {{{','.join(_COMMANDS)}}} --config=CONFIG [flags]; got {argv[1:2] or 'nothing'}")
+  command = argv[1]
+  if command == "predict":
+    sys.exit(cmd_predict(argv[2:]))
   if len(argv) > 2:
     _fail(f"unexpected arguments: {' '.join(argv[2:])}")
+  if command == "evaluate":
+    sys.exit(cmd_evaluate())
   config = _CONFIG.value
   if config is None:
     path = shipped_config_path("default")
     from ml_collections.config_flags import config_flags as cf  # pylint: disable=import-outside-toplevel
     config = cf.ConfigFileFlagParser(name="config").parse(path)
-  {"preview": cmd_preview, "bench": cmd_bench, "train": cmd_train}[argv[1]](config)
+  {"preview": cmd_preview, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[command](config)
 
 
 def run() -> None:

@@ -197,6 +197,37 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in workdir was started with (workdir/config.json); ConfigError if absent or unreadable."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise ConfigError(f"{path}: not found (is {workdir} a training workdir?)")
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (ValueError, TypeError, tf.errors.OpError) as e:
+    raise ConfigError(f"{path}: unreadable config ({type(e).__name__}: {e})") from None
+  config_base.validate_config(config)
+  return config
+
+
+def export_workdir(workdir: str, out: str, export_fn: ExportFn) -> tuple[Any, int]:
+  """Exports the newest checkpoint of a run: export_fn(model, config, out); returns (its result, step).
+
+  The model is rebuilt from workdir/config.json in float32 and only its
+  weights are read from the checkpoint (not the optimizer).
+  """
+  config = load_run_config(workdir)
+  checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
+  latest = tf.train.latest_checkpoint(checkpoint_dir)
+  if latest is None:
+    raise ConfigError(f"{checkpoint_dir}: no checkpoint to export (train first)")
+  model = models.build_model(config.model, config.data)
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial().assert_existing_objects_matched()
+  return export_fn(model, config, out), int(step.numpy())
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """The evaluations recorded in workdir/metrics.jsonl (an unfinished last line is skipped)."""
   path = os.path.join(workdir, METRICS_FILE)

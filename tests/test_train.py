@@ -25,7 +25,7 @@ from tensorflow.core.util import event_pb2
 
 import configs.tiny
 from conftest import ROOT
-from ocr_tf import config_base, train
+from ocr_tf import config_base, input_pipeline, train
 from ocr_tf.config_base import ConfigError
 
 # Small runs: batch 8, one validation batch, no periodic work unless a test asks.
@@ -275,6 +275,59 @@ def test_cli_errors_are_one_line(tmp_path, subprocess_env):
     assert len(lines) == 1 and expected in lines[0], result.stderr[-3000:]
     assert "Traceback" not in result.stderr
   assert sorted(os.listdir(tmp_path)) == ["config.json"]
+
+
+def test_cli_train_exports_then_export_predict_evaluate(tmp_path, subprocess_env):
+  """The README's main job: ocr-tf train (exports at the end), export again, predict, evaluate."""
+  workdir, out = str(tmp_path / "run"), str(tmp_path / "model")
+
+  def ocr_tf(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ocr_tf.main", *args], cwd=ROOT, env=subprocess_env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+  result = subprocess.run(cli_args(workdir), cwd=ROOT, env=subprocess_env, capture_output=True, text=True,
+                          timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"exported SavedModel to {os.path.join(workdir, 'export')}" in result.stdout
+  assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
+
+  result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"exported step 1 of {workdir} to {out}" in result.stdout
+  with open(os.path.join(out, "assets", "config.json")) as f:
+    assert json.load(f)["train"]["batch_size"] == 8
+
+  images = tmp_path / "images"
+  images.mkdir()
+  sample = next(iter(input_pipeline.validation_dataset(
+      input_pipeline.make_generator(tiny_config().data, validation=True), 2, 2)))
+  rows = []
+  for i in range(2):
+    png = tf.io.encode_png(tf.cast(tf.round(sample["image"][i] * 255), tf.uint8)).numpy()
+    (images / f"w{i}.png").write_bytes(png)
+    rows.append(f"w{i}.png\t{sample['text'][i].numpy().decode()}")
+  (images / "labels.tsv").write_text("\n".join(rows) + "\n")
+  (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+
+  result = ocr_tf("predict", f"--model={out}", str(images / "w0.png"), str(images / "broken.png"),
+                  str(images / "w1.png"), "--json")
+  assert result.returncode == 1, result.stderr[-3000:]
+  lines = [json.loads(line) for line in result.stdout.splitlines()]
+  assert [os.path.basename(line["file"]) for line in lines] == ["w0.png", "broken.png", "w1.png"]
+  assert "error" in lines[1] and all("text" in lines[i] and "angle" in lines[i] for i in (0, 2))
+  assert sum(line.startswith(f"ocr-tf predict: {images / 'broken.png'}:")
+             for line in result.stderr.splitlines()) == 1
+
+  result = ocr_tf("evaluate", f"--model={out}", f"--data={images}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "n=2 errors=0" in result.stdout and "word_accuracy=" in result.stdout
+
+  for args, expected in ((("export", f"--workdir={tmp_path}", f"--out={out}"), "config.json: not found"),
+                         (("predict", str(images / "w0.png")), "needs --model="),
+                         (("evaluate", f"--model={out}"), "evaluate needs --data=")):
+    result = ocr_tf(*args)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
 
 
 # ------------------------------------------------------------------ distribution
