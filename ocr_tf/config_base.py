@@ -46,6 +46,10 @@ def data_config() -> ml_collections.ConfigDict:
   d.corpus = ""  # a text file; its words (or lines) are sampled with corpus_probability
   d.corpus_mode = "words"  # 'words' or 'lines'
   d.corpus_probability = 0.0
+  # Real labelled images (a folder with labels.tsv: filename<TAB>text; see ocr_tf.real_data).
+  d.real_dir = ""  # mixed into the training stream ...
+  d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
+  d.real_validation_dir = ""  # evaluated as its own source: real/cer, real/word_accuracy
   # Layout, in em units of the rendered font (1 em = font size).
   d.font_px = (20.0, 30.0)  # em size in output pixels, before fitting
   d.spacing_em = (-0.05, 0.15)  # added to each advance
@@ -227,6 +231,19 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
       _fail("corpus", d.corpus, "no such file")
     if d.corpus_mode not in ("words", "lines"):
       _fail("corpus_mode", d.corpus_mode, "must be 'words' or 'lines'")
+  ratio = d.get("real_ratio", 0.0)
+  if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+    _fail("real_ratio", ratio, "a fraction must be in [0, 1]")
+  if ratio > 0 and not d.get("real_dir", ""):
+    _fail("real_ratio", ratio, "needs data.real_dir (a folder with labels.tsv)")
+  if d.get("real_dir", "") and not ratio:
+    _fail("real_dir", d.real_dir, "is set but data.real_ratio is 0: give the fraction of real samples")
+  for field in ("real_dir", "real_validation_dir"):
+    folder = d.get(field, "")
+    if not isinstance(folder, str):
+      _fail(field, folder, "must be a folder path")
+    if folder and not os.path.isfile(os.path.join(folder, "labels.tsv")):
+      _fail(field, folder, "has no labels.tsv" if os.path.isdir(folder) else "no such folder")
   if d.position not in ("random", "start"):
     _fail("position", d.position, "must be 'random' or 'start'")
   _range(d, "font_px", lo=1.0)

@@ -202,7 +202,9 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
 
   Args:
     outputs: the model's output dict.
-    batch: samples (image, clean, labels, label_length, angle, letter_quads, letter_mask).
+    batch: samples (image, clean, labels, label_length, angle, letter_quads, letter_mask;
+      optionally source: samples with source != 0 are real images, which
+      count for the CTC loss only).
     weights: per name in LOSS_NAMES; a missing name or a 0 weight skips that
       loss (it is not computed and its output may be absent).
     model_cfg, data_cfg: the model and data blocks (letter map geometry).
@@ -220,23 +222,28 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
   cfg = config or loss_config()
   w = _checked_weights(weights)
 
-  def average(per_example):
-    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+  def average(per_example, weight=None):
+    return tf.nn.compute_average_loss(per_example, sample_weight=weight, global_batch_size=global_batch_size)
+
+  # Real images (source 1, see ocr_tf.real_data) have only their text as truth.
+  synthetic = None
+  if "source" in batch:
+    synthetic = tf.cast(tf.equal(batch["source"], 0), tf.float32)
 
   out = {}
   if w["ctc"]:
     out["ctc"] = average(ctc_loss(outputs["text_logits"], batch["labels"], batch["label_length"]))
   if w["angle"]:
-    out["angle"] = average(angle_loss(outputs["angle"], batch["angle"], cfg.angle_huber_delta))
+    out["angle"] = average(angle_loss(outputs["angle"], batch["angle"], cfg.angle_huber_delta), synthetic)
   if w["letters"]:
     if targets is None:
       targets = targets_from_batch(batch, model_cfg, data_cfg, cfg.sigma_scale, cfg.min_sigma)
     parts = letter_losses(outputs["letters"], targets, cfg.focal_alpha, cfg.focal_beta)
     for key, value in parts.items():
-      out[f"letters/{key}"] = average(value)
+      out[f"letters/{key}"] = average(value, synthetic)
     out["letters"] = (out["letters/heatmap"] + cfg.letter_offset_weight * out["letters/offset"]
                       + cfg.letter_size_weight * out["letters/size"])
   if w["clean"]:
-    out["clean"] = average(clean_loss(outputs["clean"], batch["clean"], cfg.clean_loss))
+    out["clean"] = average(clean_loss(outputs["clean"], batch["clean"], cfg.clean_loss), synthetic)
   out["total"] = tf.add_n([w[name] * out[name] for name in LOSS_NAMES if name in out] or [tf.constant(0.0)])
   return out

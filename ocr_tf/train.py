@@ -11,11 +11,13 @@ The run, in order:
    restored from the newest checkpoint in ``workdir/checkpoints``;
 4. every replica reads its own shard of the sample stream from global step
    ``start_step = restored step`` on, so a resumed run sees exactly the
-   samples an uninterrupted run would;
+   samples an uninterrupted run would; with ``data.real_dir`` a fraction
+   ``data.real_ratio`` of them are real labelled images (ocr_tf.real_data);
 5. the custom loop runs :func:`train_step` through ``strategy.run``; it logs,
    writes TensorBoard scalars, checkpoints and evaluates on the fixed
-   validation stream (:func:`evaluate`) at the configured intervals, and
-   once more at the end; then it calls ``export_fn`` when one is given.
+   validation stream (:func:`evaluate`), and on ``data.real_validation_dir``
+   when given (``real/*`` metrics), at the configured intervals and once
+   more at the end; then it calls ``export_fn`` when one is given.
 
 Files in the workdir:
 
@@ -27,6 +29,7 @@ train/, eval/       TensorBoard events (written with core TF ops): losses, learn
                     true (green) and predicted (red) letter boxes and texts
 metrics.jsonl       one JSON object per evaluation: step, cer, word_accuracy,
                     angle_mae, letter_precision/recall/f1, clean_psnr, loss/*
+                    (and real/cer, real/word_accuracy, real/loss/ctc)
 ==================  ==========================================================
 """
 
@@ -49,12 +52,14 @@ from absl import logging
 from tensorflow.core.framework import summary_pb2
 
 from ocr_tf import atlas as atlas_lib
-from ocr_tf import config_base, input_pipeline, losses, metrics, models, synth
+from ocr_tf import config_base, input_pipeline, losses, metrics, models, real_data, synth
 from ocr_tf.config_base import ConfigError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+# What a real labelled folder (data.real_validation_dir) is measured by: it has no angle, boxes or clean truth.
+REAL_METRICS = ("cer", "word_accuracy", "loss/ctc")
 # `train` fields a resumed run may change: they change neither the samples nor the updates.
 RESUMABLE_TRAIN_FIELDS = ("steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
                           "eval_samples", "eval_batch_size", "num_images", "letter_threshold",
@@ -353,7 +358,7 @@ def restore_latest(state: TrainState, checkpoint_dir: str) -> int:
 
 def model_fields(sample: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
   """The sample fields the replicas need (no strings, which cannot go to accelerators)."""
-  return {k: sample[k] for k in MODEL_FIELDS}
+  return {k: sample[k] for k in MODEL_FIELDS + ("source",) if k in sample}
 
 
 def train_inputs(strategy: tf.distribute.Strategy, generator: synth.Generator, global_batch: int,
@@ -634,6 +639,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   atlas = atlas_lib.load_atlas(config.data.atlas or None)
   generator = input_pipeline.make_generator(config.data, atlas=atlas)
   validation_generator = input_pipeline.make_generator(config.data, validation=True, atlas=atlas)
+  source = real_data.training_source(generator, config.data, log=logging.info)
+  real_validation = real_data.validation_source(validation_generator, config.data, log=logging.info)
+  real_samples = 0
+  if real_validation is not None:
+    real_samples = (len(real_validation) // eval_batch) * eval_batch
+    if not real_samples:
+      raise ConfigError(f"data.real_validation_dir={config.data.real_validation_dir!r}: {len(real_validation)} "
+                        f"usable image(s), fewer than train.eval_batch_size={eval_batch}")
   logging.info("strategy %s: %d replica(s), global batch %d (%d per replica), task %s",
                _strategy_name(strategy), replicas, global_batch, global_batch // replicas, _task_name(strategy))
 
@@ -668,6 +681,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_fn = distributed_step(strategy, functools.partial(eval_step, state, config=config,
                                                          global_batch=eval_batch))
   validation = validation_inputs(strategy, validation_generator, eval_batch, t.eval_samples)
+  real_inputs = validation_inputs(strategy, real_validation, eval_batch, real_samples) if real_samples else None
   images = None
   if chief and t.num_images:
     images = next(iter(input_pipeline.validation_dataset(validation_generator, t.num_images, t.num_images)))
@@ -681,6 +695,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     nonlocal last_eval_step
     began = time.perf_counter()
     result = evaluate(eval_fn, validation)
+    if real_inputs is not None:
+      real = evaluate(eval_fn, real_inputs)
+      result.update({f"real/{k}": real[k] for k in REAL_METRICS})
     _log_metrics(step, result)
     if chief:
       with eval_writer.as_default():
@@ -698,7 +715,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step = start_step
   if step < t.steps:
     logging.info("training from step %d to %d (sample index %d on)", step, t.steps, step * global_batch)
-    iterator = iter(train_inputs(strategy, generator, global_batch, step))
+    iterator = iter(train_inputs(strategy, source, global_batch, step))
     train_fn.get_concrete_function(iterator.element_spec)  # traced while the first batches are made
     window, began = _Window(), time.perf_counter()
     while step < t.steps:

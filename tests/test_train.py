@@ -445,8 +445,6 @@ def _free_ports(n: int) -> list[int]:
   return ports
 
 
-@pytest.mark.skipif(not os.environ.get("OCR_TF_SLOW_TESTS"),
-                    reason="two worker processes: 35 s on 2 idle cores, over 60 s when shared; set OCR_TF_SLOW_TESTS=1")
 def test_multi_worker_two_local_processes(tmp_path, subprocess_env):
   workdir = str(tmp_path / "run")
   workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
