@@ -471,5 +471,6 @@ def test_multi_worker_two_local_processes(tmp_path, subprocess_env):
   assert "task worker_0" in logs[0] and "task worker_1" in logs[1]
   assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-2")
   assert [r["step"] for r in train.read_metrics(workdir)] == [2]
-  assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "eval", "metrics.jsonl", "train"]
+  assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "eval", "export", "metrics.jsonl", "train"]
+  assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))  # the chief exported
   assert "validation/letters" in event_values(os.path.join(workdir, "eval"))
