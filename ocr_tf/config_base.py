@@ -127,6 +127,7 @@ def train_config() -> ml_collections.ConfigDict:
   t.loss = loss_config()
   # Numerics and devices.
   t.seed = 0  # initial weights
+  t.init_from = ""  # fine-tuning: a first start takes the model weights of this workdir's (or checkpoint's) newest checkpoint
   t.precision = "float32"  # 'float32', 'mixed_bfloat16' (CPU, TPU, recent GPUs) or 'mixed_float16' (GPU)
   t.jit_compile = False  # XLA-compile the forward and backward pass
   t.num_cpu_devices = 1  # > 1: that many logical CPU devices under MirroredStrategy
@@ -306,6 +307,9 @@ def validate_train(t: ml_collections.ConfigDict) -> None:
   b = "train"
   _int(t, "steps", 0, block=b)
   _int(t, "batch_size", 1, block=b)
+  init_from = t.get("init_from", "")
+  if not isinstance(init_from, str):
+    _fail("init_from", init_from, "must be a workdir or checkpoint path", b)
   if t.optimizer not in OPTIMIZERS:
     _fail("optimizer", t.optimizer, f"must be one of {', '.join(map(repr, OPTIMIZERS))}", b)
   _float(t, "learning_rate", 0.0, 10.0, lo_open=True)

@@ -344,6 +344,25 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
   return TrainState(model, optimizer, step, checkpoint, learning_rate_schedule(config.train))
 
 
+def init_weights(model: keras.Model, source: str) -> str:
+  """Loads model weights (not the optimizer, not the step) from a workdir's newest checkpoint or a checkpoint path.
+
+  Returns the checkpoint used. Raises ConfigError (one line) when there is
+  none or when its model does not match (another preset or charset).
+  """
+  path = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR)) or \
+      tf.train.latest_checkpoint(source) or (source if tf.io.gfile.exists(source + ".index") else None)
+  if path is None:
+    raise ConfigError(f"train.init_from={source!r}: no checkpoint there (a training workdir, its checkpoints/ "
+                      f"folder or a checkpoint prefix)")
+  try:
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ConfigError(f"train.init_from={source!r}: its model does not match this config's ({first})") from None
+  return path
+
+
 def restore_latest(state: TrainState, checkpoint_dir: str) -> int:
   """Restores the newest checkpoint of checkpoint_dir into state; returns its step (0: none)."""
   latest = tf.train.latest_checkpoint(checkpoint_dir)
@@ -664,6 +683,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start_step = restore_latest(state, checkpoint_dir)
   if restored is not None:
     logging.info("restored %s at step %d", restored, start_step)
+  elif t.get("init_from", ""):
+    logging.info("initial model weights from %s", init_weights(state.model, t.init_from))
   logging.info("model %s: %d weights", state.model.name, models.count_params(state.model))
   save_dir = checkpoint_dir if chief else os.path.join(tempfile.mkdtemp(), CHECKPOINT_DIR)
   manager = tf.train.CheckpointManager(state.checkpoint, save_dir, max_to_keep=t.keep_checkpoints)

@@ -186,3 +186,32 @@ def test_training_mixes_real_images_and_reports_them_as_a_source(folder, tmp_pat
   config.data.real_validation_dir = str(tmp_path / "absent")
   with pytest.raises(ConfigError, match="no such folder"):
     train.train_and_evaluate(config, str(tmp_path / "other"))
+
+
+def test_fine_tuning_starts_from_another_runs_weights(folder, tmp_path):
+  base = tiny_config()
+  first = str(tmp_path / "first")
+  train.train_and_evaluate(base, first)
+  tuned = tiny_config()
+  tuned.train.steps = 0  # no update: the checkpoint written at the start holds the initial weights
+  tuned.train.init_from = first
+  tuned.data.real_dir, tuned.data.real_ratio = folder, 0.5
+  second = str(tmp_path / "second")
+  assert train.train_and_evaluate(tuned, second)["step"] == 0
+  a = tf.train.load_checkpoint(os.path.join(first, "checkpoints"))
+  b = tf.train.load_checkpoint(os.path.join(second, "checkpoints"))
+  names = [n for n, _ in tf.train.list_variables(os.path.join(first, "checkpoints"))
+           if n.startswith("model/") and "OPTIMIZER_SLOT" not in n]
+  assert len(names) > 20
+  for name in names:
+    np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name), err_msg=name)
+  assert int(b.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 0
+
+  tuned.train.init_from = str(tmp_path / "nothing")
+  with pytest.raises(ConfigError, match="train.init_from=.*no checkpoint there"):
+    train.train_and_evaluate(tuned, str(tmp_path / "third"))
+  other = tiny_config()
+  other.train.init_from = first
+  other.model.text_width = 32
+  with pytest.raises(ConfigError, match="train.init_from=.*its model does not match"):
+    train.train_and_evaluate(other, str(tmp_path / "fourth"))
