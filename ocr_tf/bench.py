@@ -24,12 +24,17 @@ def peak_rss_mb() -> float:
 
 def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_batches: int = 5,
             max_samples: int | None = None, log=print) -> dict:
-  """Pulls batches from the training pipeline; times a window after the warm-up."""
+  """Pulls batches from the training pipeline; times a window after the warm-up.
+
+  RSS is read after the warm-up (rss_start_mb), at every progress line and at
+  the end; rss_window_max_mb is the largest of those readings.
+  """
   ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size)
   it = iter(ds)
   for _ in range(warmup_batches):
     next(it)
   rss_start = rss_mb()
+  rss_max = rss_start
   wall0, cpu0 = time.perf_counter(), time.process_time()
   n, last_log = 0, wall0
   while True:
@@ -37,11 +42,14 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
     n += batch_size
     now = time.perf_counter()
     if now - last_log > 5:
-      log(f"bench: {n} samples, {n / (now - wall0):.1f} samples/s, rss {rss_mb():.0f} MB")
+      rss = rss_mb()
+      rss_max = max(rss_max, rss)
+      log(f"bench: {n} samples, {n / (now - wall0):.1f} samples/s, rss {rss:.0f} MB")
       last_log = now
     if (max_samples is None and now - wall0 >= seconds) or (max_samples is not None and n >= max_samples):
       break
   wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+  rss_end = rss_mb()
   return {
       "samples": n,
       "seconds": wall,
@@ -49,7 +57,8 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
       "cores_used": cpu / wall,
       "per_core": n / cpu,
       "rss_start_mb": rss_start,
-      "rss_end_mb": rss_mb(),
+      "rss_end_mb": rss_end,
+      "rss_window_max_mb": max(rss_max, rss_end),
       "peak_rss_mb": peak_rss_mb(),
       "cpus_available": len(os.sched_getaffinity(0)),
   }

@@ -33,6 +33,13 @@ letter_quads  float32 [L, 4, 2]    each letter's ink box after the affine:
                                    zero-area quad
 letter_boxes  float32 [L, 4]       axis-aligned [ymin, xmin, ymax, xmax] of the
                                    quad, normalized to [0, 1]
+letter_cells  float32 [L, 4, 2]    each letter's layout cell after the same
+                                   affine: pen position to pen + advance, the
+                                   atlas line box tall; the cells of a line sit
+                                   side by side on it, so their centres lie on
+                                   one line at ``angle`` (ink-box centres do
+                                   not: a 'g' and an 'A' have their ink at
+                                   different heights); zeros in unused slots
 letter_mask   bool [L]             which of the L slots hold a letter
 index         int64 []             the sample's index in its stream
 ============  ===================  ============================================
@@ -361,12 +368,13 @@ class Generator:
     geom["affine"] = self._geometry(p, geom)
     canvas = self._canvas(p, geom)
     alpha, clean = self._warp(canvas, geom)
-    quads, boxes = self._quads(p, geom)
+    quads, boxes, cells = self._quads(p, geom)
     return {
         "alpha": alpha,
         "clean": 1.0 - clean[..., None],
         "letter_quads": quads,
         "letter_boxes": boxes,
+        "letter_cells": cells,
         "letter_mask": tf.range(self.L)[None, :] < p["label_length"][:, None],
         "angle": p["angle"],
     }
@@ -407,7 +415,7 @@ class Generator:
     last = tf.maximum(n - 1, 0)
     pen_end = tf.cast(tf.gather(pen, last, batch_dims=1), tf.float32) + tf.gather(adv, last, batch_dims=1)
     return {"fk": fk, "pen": pen, "left": left, "width": width, "valid": valid,
-            "pen_end": pen_end}
+            "pen_end": pen_end, "advance": adv}
 
   def _canvas(self, p: dict, g: dict):
     """Coverage [B, Wc, cell_h] (x-major) for the image (morphology applied) and the clean target."""
@@ -573,13 +581,22 @@ class Generator:
     corners = tf.where(blank[..., None, None], tf.broadcast_to(mid, tf.shape(corners)), corners)
     q = tf.einsum("bij,blkj->blki", a_mat, corners - center[:, None, None, :]) + t[:, None, None, :]
     q = tf.where(g["valid"][..., None, None], q, 0.0)
+    # Layout cells: pen to pen + advance, the atlas line box (all cell rows) tall.
+    c0 = tf.cast(g["pen"], tf.float32)
+    c1 = c0 + tf.maximum(g["advance"], 1.0)
+    top = tf.zeros_like(c0)
+    bottom = tf.fill(tf.shape(c0), float(self.cell_h))
+    cells = tf.stack([tf.stack([c0, top], -1), tf.stack([c1, top], -1), tf.stack([c1, bottom], -1),
+                      tf.stack([c0, bottom], -1)], axis=2)
+    cells = tf.einsum("bij,blkj->blki", a_mat, cells - center[:, None, None, :]) + t[:, None, None, :]
+    cells = tf.where(g["valid"][..., None, None], cells, 0.0)
     lo = tf.reduce_min(q, axis=2)
     hi = tf.reduce_max(q, axis=2)
     size = tf.constant([self.W, self.H], tf.float32)
     lo, hi = tf.clip_by_value(lo / size, 0.0, 1.0), tf.clip_by_value(hi / size, 0.0, 1.0)
     boxes = tf.stack([lo[..., 1], lo[..., 0], hi[..., 1], hi[..., 0]], axis=-1)
     boxes = tf.where(g["valid"][..., None], boxes, 0.0)
-    return q, boxes
+    return q, boxes, cells
 
   # Degradations ----------------------------------------------------------
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import data_variant, to_numpy
 from ocr_tf import input_pipeline, synth
 
-ALL_KEYS = ("image", "clean", "letter_quads", "letter_boxes", "text", "labels", "label_length",
+ALL_KEYS = ("image", "clean", "letter_quads", "letter_boxes", "letter_cells", "text", "labels", "label_length",
             "angle", "letter_mask", "index")
 BUT_IMAGE = tuple(k for k in ALL_KEYS if k != "image")
 

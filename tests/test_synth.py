@@ -32,6 +32,7 @@ CONTRACT = {
     "angle": (tf.float32, lambda g: []),
     "letter_quads": (tf.float32, lambda g: [g.L, 4, 2]),
     "letter_boxes": (tf.float32, lambda g: [g.L, 4]),
+    "letter_cells": (tf.float32, lambda g: [g.L, 4, 2]),
     "letter_mask": (tf.bool, lambda g: [g.L]),
     "index": (tf.int64, lambda g: []),
 }
@@ -338,6 +339,29 @@ def test_letter_centres_line_up_with_the_angle(atlas):
   assert np.abs(b["angle"]).max() > 8.0
   errors = [fitted_angle(b["letter_quads"][i]) - b["angle"][i] for i in range(NUM_TINY)]
   assert np.abs(errors).max() < 0.5
+
+
+def test_cell_centres_line_up_with_the_angle_for_every_string(tiny_batch):
+  """Layout-cell centres lie on the text line: any 2+ letters give the recorded angle."""
+  b = tiny_batch
+  fits = [i for i in range(NUM_TINY) if b["label_length"][i] >= 2]
+  assert len(fits) > NUM_TINY // 2
+  errors = np.array([fitted_angle(b["letter_cells"][i, :b["label_length"][i]]) - b["angle"][i] for i in fits])
+  assert np.abs(errors).max() < 0.01, np.abs(errors).max()
+  for i in range(NUM_TINY):
+    n = b["label_length"][i]
+    cells, quads = b["letter_cells"][i], b["letter_quads"][i]
+    assert not cells[n:].any()
+    # Cells are parallelograms as tall as the atlas line: all the same height, rotated by the angle.
+    heights = np.linalg.norm(cells[:n, 3] - cells[:n, 0], axis=-1)
+    np.testing.assert_allclose(heights, heights[0], rtol=1e-4)
+    top = cells[:n, 1] - cells[:n, 0]
+    np.testing.assert_allclose(-np.degrees(np.arctan2(top[:, 1], top[:, 0])), b["angle"][i], atol=0.01)
+    # A letter's ink box lies within its cell's height band (the cell spans the whole line box).
+    up = np.array([math.sin(math.radians(b["angle"][i])), math.cos(math.radians(b["angle"][i]))])
+    ink = quads[:n].reshape(-1, 2) @ up
+    band = cells[:n].reshape(-1, 2) @ up
+    assert ink.min() >= band.min() - 0.01 and ink.max() <= band.max() + 0.01
 
 
 def test_seed_letter_centres_line_up_with_the_angle(seed_setup):
