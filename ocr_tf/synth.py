@@ -460,16 +460,20 @@ class Generator:
 
     r_co = max(abs(int(v)) for v in d.morph_close_open)
     r_de = max(abs(int(v)) for v in d.morph_dilate_erode)
-    # close k = dilate^k erode^k; open k = erode^k dilate^k; then dilate/erode.
-    k = tf.abs(close_open)
-    first = tf.where(close_open < 0, 1, -1)
-    for i in range(r_co):
-      x = step(x, tf.where(k > i, first, 0))
-    for i in range(r_co):
-      x = step(x, tf.where(k > i, -first, 0))
-    for i in range(r_de):
-      x = step(x, tf.where(tf.abs(dilate_erode) > i, tf.sign(dilate_erode), 0))
-    return x
+
+    def steps(x):
+      # close k = dilate^k erode^k; open k = erode^k dilate^k; then dilate/erode.
+      k = tf.abs(close_open)
+      first = tf.where(close_open < 0, 1, -1)
+      for i in range(r_co):
+        x = step(x, tf.where(k > i, first, 0))
+      for i in range(r_co):
+        x = step(x, tf.where(k > i, -first, 0))
+      for i in range(r_de):
+        x = step(x, tf.where(tf.abs(dilate_erode) > i, tf.sign(dilate_erode), 0))
+      return x
+
+    return _if((close_open != 0) | (dilate_erode != 0), steps, x)
 
   def _geometry(self, p: dict, g: dict):
     """Forward affine per sample: out = A @ (canvas_xy - c) + t; A [B, 2, 2]."""
@@ -663,18 +667,17 @@ class Generator:
       grain = tf.clip_by_value(gb * (0.5 + gc * grain), 0.0, 1.0)
       img = img * (1.0 - gw) + grain * gw
     if d.blur_probability > 0 and d.blur_sigma[1] > 0:
-      img = _gaussian_blur(img, p["blur_kernel"])
+      img = _if(p["blur"] > 0, lambda x: _gaussian_blur(x, p["blur_kernel"]), img)
     if d.illumination_probability > 0:
-      strength, phi = p["illumination"][:, 0], p["illumination"][:, 1]
+      strength = p["illumination"][:, 0]
       uu = (tf.range(W, dtype=tf.float32) / W - 0.5)[None, None, :]
       vv = (tf.range(H, dtype=tf.float32) / H - 0.5)[None, :, None] * (H / W)
-      del phi
       grad = p["trig"][:, 3, None, None] * uu + p["trig"][:, 4, None, None] * vv + 0.5
-      img = img * (1.0 - strength[:, None, None, None] * grad[..., None])
+      img = _if(strength > 0, lambda x: x * (1.0 - strength[:, None, None, None] * grad[..., None]), img)
     if d.downscale_probability > 0:
-      img = tf.where(p["downscale"][:, None, None, None], _down_up(img), img)
+      img = _if(p["downscale"], _down_up, img)
     if d.jpeg_probability > 0:
-      img = tf.where(p["jpeg"][:, 0, None, None, None] > 0, _jpeg_like(img, p["jpeg"][:, 1]), img)
+      img = _if(p["jpeg"][:, 0] > 0, lambda x: _jpeg_like(x, p["jpeg"][:, 1]), img)
     contrast, brightness, saturation = (p["color"][:, k, None, None, None] for k in range(3))
     pivot = tf.reduce_mean(paper, axis=-1, keepdims=True)
     img = pivot + (img - pivot) * contrast
@@ -698,7 +701,9 @@ class Generator:
          d.long_scratch_black)):
       if p[name].shape[1] == 0:
         continue
-      img = _barrier(self._stroke_layer(img, p[name], p[dirs], int(len_max), int(w_max), black))
+      layer = functools.partial(self._stroke_layer, s=p[name], dirs=p[dirs], len_max=int(len_max),
+                                w_max=int(w_max), black=black)
+      img = _barrier(_if(tf.reduce_any(p[name][..., 5] > 0, axis=1), layer, img))
     return img
 
   def _stroke_layer(self, img, s, dirs, len_max: int, w_max: int, black: bool):
@@ -731,6 +736,15 @@ class Generator:
     sums = tf.reshape(sums[:-1], [B, H, W, C + 1])
     color = sums[..., :C] / tf.maximum(sums[..., C:], 1e-6)
     return img * (1.0 - a_max) + color * a_max
+
+
+def _if(flag, fn, x):
+  """fn(x) where flag [B] is true, else x. Samples are rendered alone (B = 1),
+  so this is a conditional that skips fn's work when the sample does not ask
+  for it; for a batch it falls back to computing fn everywhere and selecting."""
+  if x.shape[0] == 1:
+    return tf.cond(flag[0], lambda: fn(x), lambda: x)
+  return tf.where(tf.reshape(flag, [-1] + [1] * (x.shape.rank - 1)), fn(x), x)
 
 
 def _barrier(x):
