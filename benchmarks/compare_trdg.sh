@@ -10,7 +10,8 @@
 #   OCR_TF        the ocr-tf command (default ocr-tf, from `pip install -e .`)
 #   BENCH_SECONDS same as the SECONDS argument
 #
-# Last line: ratio_per_core=<float> (ocr_tf per core / trdg per core)
+# Last line: ratio_per_core=<float> (ocr_tf on one thread / trdg; both images per CPU-second).
+# ocr_tf also runs with AUTOTUNE over all cores, for its samples/s.
 set -uo pipefail
 
 die() { echo "compare_trdg: error: $*" >&2; exit 1; }
@@ -70,8 +71,11 @@ trap 'rm -rf "$logs"' EXIT
 echo "== trdg 1.8.0 ($window s window)"
 "$venv/bin/python" benchmarks/trdg_bench.py --seconds="$window" 2>&1 | tee "$logs/trdg.txt" \
   || die "the trdg benchmark failed (output above)"
-echo "== ocr_tf, config benchmarks/trdg_comparable.py ($window s window)"
-"$ocr_tf" bench --config=benchmarks/trdg_comparable.py --seconds="$window" 2>&1 | tee "$logs/ocr_tf.txt" \
+echo "== ocr_tf, config benchmarks/trdg_comparable.py, one thread ($window s window)"
+"$ocr_tf" bench --config=benchmarks/trdg_comparable.py --seconds="$window" --threads=1 2>&1 \
+  | tee "$logs/ocr_tf.txt" || die "the ocr_tf benchmark failed (output above)"
+echo "== ocr_tf, config benchmarks/trdg_comparable.py, AUTOTUNE over all cores ($window s window)"
+"$ocr_tf" bench --config=benchmarks/trdg_comparable.py --seconds="$window" 2>&1 | tee "$logs/ocr_tf_all.txt" \
   || die "the ocr_tf benchmark failed (output above)"
 
 # value KEY FILE PATTERN: the number after KEY= on the last line of FILE matching PATTERN.
@@ -85,6 +89,9 @@ ocr_rate="$(value samples_per_second "$logs/ocr_tf.txt" '^samples_per_second=')"
 ocr_core="$(value per_core "$logs/ocr_tf.txt" '^samples_per_second=')"
 ocr_cores="$(value cores_used "$logs/ocr_tf.txt" '^samples=')"
 cpus="$(value cpus_available "$logs/ocr_tf.txt" '^samples=')"
+all_rate="$(value samples_per_second "$logs/ocr_tf_all.txt" '^samples_per_second=')"
+all_core="$(value per_core "$logs/ocr_tf_all.txt" '^samples_per_second=')"
+all_cores="$(value cores_used "$logs/ocr_tf_all.txt" '^samples=')"
 [[ -n "$trdg_rate" && -n "$trdg_core" && -n "$trdg_cores" ]] \
   || die "could not read the trdg result line (trdg_images_per_second=... per_core=...)"
 [[ -n "$ocr_rate" && -n "$ocr_core" && -n "$ocr_cores" ]] \
@@ -95,6 +102,7 @@ echo
 echo "== summary: ${window} s windows, ${cpus:-?} CPUs available to each process, run one after the other"
 printf '%-8s %10s /s %8s cores used %10s per CPU-second\n' \
   trdg "$trdg_rate" "$trdg_cores" "$trdg_core" \
-  ocr_tf "$ocr_rate" "$ocr_cores" "$ocr_core"
+  "ocr_tf/1" "$ocr_rate" "$ocr_cores" "$ocr_core" \
+  "ocr_tf/all" "${all_rate:-?}" "${all_cores:-?}" "${all_core:-?}"
 awk -v o="$ocr_core" -v t="$trdg_core" \
-  'BEGIN { printf "ratio_per_core=%.2f (ocr_tf per core / trdg per core)\n", o / t }'
+  'BEGIN { printf "ratio_per_core=%.2f (ocr_tf on one thread / trdg, images per CPU-second)\n", o / t }'

@@ -22,14 +22,32 @@ def peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def limit_threads(threads: int) -> None:
+  """TensorFlow's own pools to `threads` threads (call before any TensorFlow op runs)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+  tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_batches: int = 5,
-            max_samples: int | None = None, log=print) -> dict:
+            max_samples: int | None = None, log=print, threads: int | None = None) -> dict:
   """Pulls batches from the training pipeline; times a window after the warm-up.
+
+  With `threads`, the pipeline's map runs that many samples at once in a
+  private pool of that many threads, without autotuning (threads=1: one core's
+  worth of work, the fair comparison with a single-threaded generator).
 
   RSS is read after the warm-up (rss_start_mb), at every progress line and at
   the end; rss_window_max_mb is the largest of those readings.
   """
-  ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size)
+  ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size,
+                                     num_parallel_calls=threads)
+  if threads:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.autotune.enabled = False
+    ds = ds.with_options(options)
   it = iter(ds)
   for _ in range(warmup_batches):
     next(it)

@@ -34,6 +34,8 @@ _SEED = flags.DEFINE_integer("seed", None, "Stream seed (default: the config's d
 _VALIDATION = flags.DEFINE_bool("validation", False, "Use the validation stream's seed.")
 _SECONDS = flags.DEFINE_float("seconds", 30.0, "bench: measured window after warm-up.")
 _SAMPLES = flags.DEFINE_integer("samples", None, "bench: measure this many samples instead.")
+_THREADS = flags.DEFINE_integer("threads", None, "bench: run the pipeline on this many threads (default: "
+                                "AUTOTUNE over all cores); 1 measures one core's worth.", lower_bound=1)
 _WARMUP = flags.DEFINE_integer("warmup_batches", 5, "bench: batches pulled before the window (and the start RSS "
                                "reading); a few hundred let the prefetch buffers fill first.", lower_bound=1)
 _BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview/predict/evaluate: batch size.", lower_bound=1)
@@ -98,8 +100,11 @@ def cmd_preview(config) -> None:
 
 def cmd_bench(config) -> None:
   from ocr_tf import bench  # pylint: disable=import-outside-toplevel
+  if _THREADS.value:
+    bench.limit_threads(_THREADS.value)
   gen = _generator(config)
   r = bench.measure(gen, _BATCH.value, _SECONDS.value, max_samples=_SAMPLES.value, warmup_batches=_WARMUP.value,
+                    threads=_THREADS.value,
                     log=lambda m: print(m, file=sys.stderr))
   print(f"samples={r['samples']} seconds={r['seconds']:.2f} cores_used={r['cores_used']:.2f} "
         f"cpus_available={r['cpus_available']} rss_start_mb={r['rss_start_mb']:.0f} "
