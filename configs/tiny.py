@@ -26,17 +26,24 @@ def get_config():
   d.short_scratches = (0, 5)
   d.long_scratches = (0, 1)
   d.long_scratch_length = (2, 100)
+  # Every degradation of the default distribution, with milder extremes: tiny is for quick CPU runs.
+  d.contrast = (0.7, 1.0)
+  d.ink_level = (0.0, 0.3)
+  d.background_noise = (0.0, 0.2)
+  d.grain = (0.0, 0.15)
+  d.blur_sigma = (0.0, 1.0)
+  d.jpeg_quality = (30, 70)
   config.model = config_base.model_config("tiny")
   config.model.widths = (16, 32, 48, 96)  # a wider last stage and text head than the preset: much better
   config.model.text_width = 128  # CER per step for about 20% more time per step
   t = config.train
-  t.steps = 8500
+  t.steps = 9500
   t.batch_size = 32
   t.learning_rate = 2e-3
   t.warmup_steps = 200
   t.log_every = 50
   t.eval_every = 1000
   t.checkpoint_every = 250
-  t.eval_samples = 256
+  t.eval_samples = 1024
   t.eval_batch_size = 32
   return config
