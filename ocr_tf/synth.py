@@ -211,23 +211,7 @@ class Generator:
       length = tf.where(use, tf.constant(corpus_len)[j], length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
-    # Transcendental values are evaluated here, with TensorFlow's kernels, so
-    # that they are the same numbers whatever program consumes them.
-    rad = math.pi / 180.0
-    theta = (-d.max_angle + 2.0 * d.max_angle * u[5]) * rad
-    shear = (-d.max_shear + 2.0 * d.max_shear * u[6]) * rad
-    phi = u[40] * (2 * math.pi)
-    trig = tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear), tf.cos(phi), tf.sin(phi)])
-    dirs = []
-    for key in ("short", "long"):
-      o0, o1 = offsets[key]
-      a = tf.reshape(u[o0:o1], [-1, _SCRATCH_FIELDS])[:, 2] * (2 * math.pi)
-      dirs.append(tf.stack([tf.cos(a), tf.sin(a)], axis=1))
-    sigma = tf.where(u[36] < float(d.blur_probability),
-                     d.blur_sigma[0] + (d.blur_sigma[1] - d.blur_sigma[0]) * u[37], 0.0)
-    kernel = gaussian_kernel(sigma, self._blur_radius)
     return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
-            "trig": trig, "short_dirs": dirs[0], "long_dirs": dirs[1], "blur_kernel": kernel,
             "line_bound": self._line_bound(u, ids, length, offsets)}
 
   def _line_bound(self, u, ids, length, offsets):
@@ -270,6 +254,16 @@ class Generator:
 
     out = dict(p)
     out["font"] = tf.minimum(tf.cast(col(0) * self.num_fonts, tf.int32), self.num_fonts - 1)
+    # Rotation and shear (text program), light direction, stroke directions and blur taps (compose).
+    rad = math.pi / 180.0
+    theta = (-d.max_angle + 2.0 * d.max_angle * col(5)) * rad
+    shear = (-d.max_shear + 2.0 * d.max_shear * col(6)) * rad
+    phi = col(40) * (2 * math.pi)
+    out["trig"] = tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear), tf.cos(phi), tf.sin(phi)], axis=1)
+    for key in ("short", "long"):
+      o0, o1 = offsets[key]
+      a = tf.reshape(u[:, o0:o1], [tf.shape(u)[0], -1, _SCRATCH_FIELDS])[:, :, 2] * (2 * math.pi)
+      out[f"{key}_dirs"] = tf.stack([tf.cos(a), tf.sin(a)], axis=-1)
     o0, o1 = offsets["spacing"]
     lo, hi = d.spacing_em
     out["spacing"] = (lo + (hi - lo) * u[:, o0:o1]) * self.pixel_size
@@ -316,6 +310,7 @@ class Generator:
     out["grain"] = tf.stack([uni(32, d.grain), uni(33, d.grain_contrast), uni(34, d.grain_saturation),
                              uni(35, d.grain_brightness)], 1)
     out["blur"] = tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0)
+    out["blur_kernel"] = gaussian_kernel(out["blur"], self._blur_radius)
     out["illumination"] = tf.stack([
         tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
         col(40) * (2 * math.pi)], 1)
@@ -808,10 +803,11 @@ def _upsample2(x):
 
 
 def gaussian_kernel(sigma, radius: int):
-  """Normalized 1-D Gaussian taps [2 * radius + 1] (sigma 0 gives a unit impulse)."""
+  """Normalized 1-D Gaussian taps [..., 2 * radius + 1] for sigma [...] (sigma 0 gives a unit impulse)."""
   taps = tf.range(-radius, radius + 1, dtype=tf.float32)
-  k = tf.exp(-0.5 * tf.square(taps / tf.maximum(tf.cast(sigma, tf.float32), 1e-3)))
-  return k / tf.reduce_sum(k)
+  sigma = tf.maximum(tf.cast(sigma, tf.float32), 1e-3)[..., None]
+  k = tf.exp(-0.5 * tf.square(taps / sigma))
+  return k / tf.reduce_sum(k, axis=-1, keepdims=True)
 
 
 def _gaussian_blur(img, k):
