@@ -235,7 +235,7 @@ def test_workdir_with_another_config_stops_before_training(tmp_path):
   changed_model.model.text_width = 32
   with pytest.raises(ConfigError) as e:
     train.check_workdir(changed_model, workdir)
-  one_line(e, "model.text_width=64 there, 32 here")
+  one_line(e, "model.text_width=128 there, 32 here")
   changed_lr = tiny_config(learning_rate=0.5)
   with pytest.raises(ConfigError) as e:
     train.check_workdir(changed_lr, workdir)
