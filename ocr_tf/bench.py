@@ -6,6 +6,8 @@ import os
 import resource
 import time
 
+import tensorflow as tf
+
 from ocr_tf import input_pipeline, synth
 
 
@@ -24,7 +26,6 @@ def peak_rss_mb() -> float:
 
 def limit_threads(threads: int) -> None:
   """TensorFlow's own pools to `threads` threads (call before any TensorFlow op runs)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(threads)
 
@@ -43,7 +44,6 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
   ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size,
                                      num_parallel_calls=threads)
   if threads:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
     options.autotune.enabled = False

@@ -137,20 +137,18 @@ def sniff(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
   needed = tf.gather(tf.constant([24, 4, 10, 26, 0]), fmt)
   png_ok = _matches(header, 12, b"IHDR")
   bmp_core = _bytes_at(header, 14, 4, False) == 12
-  height = tf.gather(tf.stack([
-      _bytes_at(header, 20, 4, True),
-      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
-      _bytes_at(header, 8, 2, False),
-      tf.where(bmp_core, _bytes_at(header, 20, 2, False), tf.abs(_signed32(_bytes_at(header, 22, 4, False)))),
-      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
-  ], axis=1), fmt, batch_dims=1)
-  width = tf.gather(tf.stack([
-      _bytes_at(header, 16, 4, True),
-      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
-      _bytes_at(header, 6, 2, False),
-      tf.where(bmp_core, _bytes_at(header, 18, 2, False), tf.abs(_signed32(_bytes_at(header, 18, 4, False)))),
-      tf.fill(tf.shape(length), tf.constant(-1, tf.int64)),
-  ], axis=1), fmt, batch_dims=1)
+  missing = tf.fill(tf.shape(length), tf.constant(-1, tf.int64))
+
+  def dimension(png_at: int, gif_at: int, bmp_core_at: int, bmp_info_at: int) -> tf.Tensor:
+    """One side from the header, by format: PNG IHDR, (JPEG: later), GIF screen, BMP core or info header."""
+    bmp = tf.where(bmp_core, _bytes_at(header, bmp_core_at, 2, False),
+                   tf.abs(_signed32(_bytes_at(header, bmp_info_at, 4, False))))
+    by_format = tf.stack([_bytes_at(header, png_at, 4, True), missing, _bytes_at(header, gif_at, 2, False),
+                          bmp, missing], axis=1)
+    return tf.gather(by_format, fmt, batch_dims=1)
+
+  height = dimension(20, 8, 20, 22)
+  width = dimension(16, 6, 18, 18)
   status = tf.where(length == 0, EMPTY,
                     tf.where(fmt == _NONE, UNKNOWN_FORMAT,
                              tf.where((length < needed) | ((fmt == _PNG) & ~png_ok), SHORT_HEADER, OK)))

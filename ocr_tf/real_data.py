@@ -34,11 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from ocr_tf import charset as charset_lib
-from ocr_tf import export
+from ocr_tf import export, predict
 from ocr_tf.config_base import ConfigError
+from ocr_tf.predict import LABELS_FILE
 
 SYNTHETIC, REAL = 0, 1
-LABELS_FILE = "labels.tsv"
 _MIX_SEED_OFFSET = 0x5EA1  # the mix draws use (data.seed + this, index): not the synthetic streams' seeds
 
 
@@ -80,7 +80,6 @@ def load_folder(folder: str, chars: str, max_length: int, field: str = "data.rea
   Raises:
     ConfigError: no folder or labels.tsv, or no usable row (one line, naming `field`).
   """
-  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
   if not os.path.isdir(folder):
     raise ConfigError(f"{field}={folder!r}: no such folder")
   try:
@@ -156,24 +155,25 @@ class RealSource:
     data = tf.io.read_file(tf.gather(self._paths, row))
     image = tf.io.decode_image(data, expand_animations=False, dtype=tf.float32)
     fitted, _ = export.fit_image(image[None], self.height, self.width, self.channels)
-    out = {}
-    for key, spec in self.spec.items():
-      if key == "source":
-        continue
-      out[key] = tf.zeros(spec.shape, spec.dtype) if spec.dtype != tf.string else tf.constant("")
+    out = {key: tf.zeros(spec.shape, spec.dtype) for key, spec in self.spec.items()}
     out["image"] = fitted[0]
-    out["clean"] = tf.ones_like(out["clean"]) if "clean" in out else None
+    out["clean"] = tf.ones_like(out["clean"])  # white: no truth
     out["text"] = tf.gather(self._texts, row)
     out["labels"] = tf.cast(tf.gather(self._labels, row), self.spec["labels"].dtype)
     out["label_length"] = tf.cast(tf.gather(self._lengths, row), self.spec["label_length"].dtype)
     out["index"] = tf.cast(index, self.spec["index"].dtype)
     out["source"] = tf.constant(REAL, tf.int32)
-    return {k: v for k, v in out.items() if v is not None}
+    return out
 
   def sample(self, index) -> dict:
     """Row `index` (its position in labels.tsv among the usable rows): the evaluation stream."""
     index = tf.convert_to_tensor(index, tf.int64)
     return self.row_sample(index, index)
+
+
+def sample_spec(generator) -> dict:
+  """The element spec of generator.sample (traced once, not run)."""
+  return tf.data.Dataset.range(1).map(generator.sample).element_spec
 
 
 def _with_source(sample: dict, source: int) -> dict:
@@ -196,8 +196,7 @@ class MixedSource:
     self.generator = generator
     self.ratio = float(ratio)
     self.mix_seed = int(mix_seed)
-    spec = tf.data.Dataset.range(1).map(generator.sample).element_spec
-    self.real = RealSource(real, data_cfg, spec)
+    self.real = RealSource(real, data_cfg, sample_spec(generator))
 
   def draw(self, index) -> tuple[tf.Tensor, tf.Tensor]:
     """(is_real bool, row int64) of sample `index`."""
@@ -233,5 +232,4 @@ def validation_source(generator, data_cfg: ml_collections.ConfigDict,
   real = load_from_config(data_cfg, "real_validation_dir", log=log)
   if real is None:
     return None
-  spec = tf.data.Dataset.range(1).map(generator.sample).element_spec
-  return RealSource(real, data_cfg, spec)
+  return RealSource(real, data_cfg, sample_spec(generator))

@@ -57,3 +57,12 @@ def tiny_gen(atlas) -> synth.Generator:
 def tiny_rgb_gen(atlas) -> synth.Generator:
   """configs/tiny.py with channels=3, seed 0."""
   return synth.Generator(data_variant(channels=3), atlas, 0)
+
+
+def one_line(exc_info, *parts: str) -> str:
+  """The message of a pytest.raises ExceptionInfo: one line holding every part."""
+  message = str(exc_info.value)
+  assert "\n" not in message, message
+  for part in parts:
+    assert part in message, f"{part!r} not in {message!r}"
+  return message

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, data_variant
+from conftest import ROOT, data_variant, one_line
 from ocr_tf import atlas as atlas_lib
 from ocr_tf import config_base, input_pipeline, synth
 from ocr_tf.config_base import ConfigError
@@ -18,19 +18,11 @@ PROBABILITIES = ("corpus_probability", "morph_probability", "invert_probability"
                  "illumination_probability", "downscale_probability", "jpeg_probability")
 
 
-def one_line_error(exc_info, *expected: str) -> str:
-  message = str(exc_info.value)
-  assert "\n" not in message, message
-  for part in expected:
-    assert part in message, f"{part!r} not in {message!r}"
-  return message
-
-
 def check_bad_value(field: str, value, **others) -> None:
   d = data_variant(**{field: value}, **others)
   with pytest.raises(ConfigError) as e:
     config_base.validate_data(d)
-  one_line_error(e, f"data.{field}={value!r}")
+  one_line(e, f"data.{field}={value!r}")
 
 
 def test_shipped_configs_are_valid():
@@ -64,7 +56,7 @@ def test_probability_outside_unit_interval(field, value, tmp_path):
 def test_min_length_above_max_length():
   with pytest.raises(ConfigError) as e:
     config_base.validate_data(data_variant(min_length=9))
-  one_line_error(e, "data.min_length=9", "data.max_length=8")
+  one_line(e, "data.min_length=9", "data.max_length=8")
 
 
 def test_corpus_probability_needs_a_corpus():
@@ -80,26 +72,26 @@ def test_corpus_with_no_usable_word(atlas, tmp_path):
   path.write_text("h\u00e9llo a-b waytoolongforeight\n", encoding="utf-8")
   with pytest.raises(ConfigError) as e:
     synth.Generator(data_variant(corpus=str(path), corpus_probability=1.0), atlas, 0)
-  one_line_error(e, f"data.corpus={str(path)!r}")
+  one_line(e, f"data.corpus={str(path)!r}")
 
 
 def test_charset_character_missing_from_atlas(atlas):
   charset = "ab\u00e9\u4e2d"
   with pytest.raises(ConfigError) as e:
     synth.Generator(data_variant(charset=charset), atlas, 0)
-  one_line_error(e, f"data.charset={charset!r}", "'\u00e9\u4e2d'")
+  one_line(e, f"data.charset={charset!r}", "'\u00e9\u4e2d'")
 
 
 def test_max_length_that_cannot_fit(atlas):
   with pytest.raises(ConfigError) as e:
     synth.Generator(data_variant(width=32, max_length=200), atlas, 0)
-  one_line_error(e, "data.max_length=200", "data.width=32")
+  one_line(e, "data.max_length=200", "data.width=32")
 
 
 def test_line_taller_than_the_image(atlas):
   with pytest.raises(ConfigError) as e:
     synth.Generator(data_variant(height=8, min_fit_em_px=10.0), atlas, 0)
-  one_line_error(e, "data.height=8")
+  one_line(e, "data.height=8")
 
 
 def test_valid_variants_build(atlas):
@@ -124,7 +116,7 @@ def test_unreadable_atlas(bad_atlas_files, kind):
   path = bad_atlas_files[kind]
   with pytest.raises(atlas_lib.AtlasError) as e:
     input_pipeline.make_generator(data_variant(atlas=path))
-  one_line_error(e, path)
+  one_line(e, path)
 
 
 # ------------------------------------------------------------------ CLI

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 import configs.tiny
-from conftest import ROOT
+from conftest import ROOT, one_line
 from ocr_tf import config_base, input_pipeline, train
 from ocr_tf.config_base import ConfigError
 
@@ -40,14 +40,6 @@ def tiny_config(**train_changes) -> ml_collections.ConfigDict:
   for key, value in {**FAST, **train_changes}.items():
     config.train[key] = value
   return config
-
-
-def one_line(exc_info, *parts: str) -> str:
-  message = str(exc_info.value)
-  assert "\n" not in message, message
-  for part in parts:
-    assert part in message, f"{part!r} not in {message!r}"
-  return message
 
 
 def event_values(folder: str) -> dict[str, list]:
