@@ -46,6 +46,8 @@ def data_config() -> ml_collections.ConfigDict:
   d.corpus = ""  # a text file; its words (or lines) are sampled with corpus_probability
   d.corpus_mode = "words"  # 'words' or 'lines'
   d.corpus_probability = 0.0
+  d.corpus_upper_probability = 0.0  # a corpus entry is set in CAPITALS ...
+  d.corpus_title_probability = 0.0  # ... or with its first letter capitalized
   # Real labelled images (a folder with labels.tsv: filename<TAB>text; see ocr_tf.real_data).
   d.real_dir = ""  # mixed into the training stream ...
   d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
@@ -90,7 +92,8 @@ def data_config() -> ml_collections.ConfigDict:
   d.blur_sigma = (0.0, 1.2)  # output px
   d.illumination_probability = 0.3
   d.illumination_strength = (0.0, 0.4)  # depth of a smooth light gradient
-  d.downscale_probability = 0.15  # render at 1/2 resolution and scale back up
+  d.downscale_probability = 0.15  # render at a lower resolution and scale back up ...
+  d.downscale_factor = (2.0, 2.0)  # ... by this factor (area-average down, bilinear up)
   d.jpeg_probability = 0.15
   d.jpeg_quality = (15, 60)
   d.contrast = (0.5, 1.0)
@@ -152,9 +155,9 @@ def get_config() -> ml_collections.ConfigDict:
   return config
 
 
-_PROBABILITIES = ("corpus_probability", "morph_probability", "invert_probability",
-                  "blur_probability", "illumination_probability", "downscale_probability",
-                  "jpeg_probability")
+_PROBABILITIES = ("corpus_probability", "corpus_upper_probability", "corpus_title_probability",
+                  "morph_probability", "invert_probability", "blur_probability", "illumination_probability",
+                  "downscale_probability", "jpeg_probability")
 _RANGES_NONNEG = ("margins_px",)  # may be negative: handled below
 _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_saturation", "grain",
                  "grain_contrast", "grain_saturation", "contrast", "saturation",
@@ -245,6 +248,10 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
       _fail(field, folder, "must be a folder path")
     if folder and not os.path.isfile(os.path.join(folder, "labels.tsv")):
       _fail(field, folder, "has no labels.tsv" if os.path.isdir(folder) else "no such folder")
+  if d.corpus_upper_probability + d.corpus_title_probability > 1.0:
+    _fail("corpus_title_probability", d.corpus_title_probability,
+          f"plus data.corpus_upper_probability={d.corpus_upper_probability} must be <= 1")
+  _range(d, "downscale_factor", lo=1.0, hi=8.0)
   if d.position not in ("random", "start"):
     _fail("position", d.position, "must be 'random' or 'start'")
   _range(d, "font_px", lo=1.0)

@@ -122,8 +122,15 @@ class Generator:
     self._check_fit(sp_px)
     self._blur_radius = int(math.ceil(2.5 * d.blur_sigma[1]))  # taps to 2.5 sigma
     self._corpus = None
+    self._case_maps = None  # id -> id of its capital, when corpus entries may change case
     if d.corpus:
       self._corpus = charset_lib.load_corpus(d.corpus, d.corpus_mode, self.charset, self.L)
+      if d.corpus_upper_probability + d.corpus_title_probability > 0:
+        upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
+        self._case_maps = tf.constant(upper)  # id -> id of its capital (itself if none)
+    self._resample = tuple(d.downscale_factor) != (2.0, 2.0)
+    # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor].
+    self._num_extra = 2 if (self._case_maps is not None or self._resample) else 0
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -178,7 +185,8 @@ class Generator:
     d = self.config
     sizes = [("scalars", _NUM_SCALARS), ("ids", self.L), ("spacing", self.L),
              ("short", (int(d.short_scratches[1]) + 1) * _SCRATCH_FIELDS),
-             ("long", (int(d.long_scratches[1]) + 1) * _SCRATCH_FIELDS)]
+             ("long", (int(d.long_scratches[1]) + 1) * _SCRATCH_FIELDS),
+             ("extra", self._num_extra)]
     offsets, o = {}, 0
     for name, n in sizes:
       offsets[name] = (o, o + n)
@@ -197,7 +205,12 @@ class Generator:
     base = tf.constant([self.seed, 0x0C12], tf.int64)
     seed = tf.random.experimental.stateless_fold_in(base, index)
     offsets, total = self._layout_of_uniforms()
-    u = tf.random.stateless_uniform([total], seed)
+    u = tf.random.stateless_uniform([total - self._num_extra], seed)
+    if self._num_extra:
+      # Choices added after the first release: their own stream, so configs
+      # that do not use them keep their samples byte for byte.
+      extra_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+      u = tf.concat([u, tf.random.stateless_uniform([self._num_extra], extra_seed)], 0)
     L = self.L
     o = offsets["ids"][0]
     ids = tf.minimum(tf.cast(u[o:o + L] * self.num_chars, tf.int32), self.num_chars - 1)
@@ -207,7 +220,16 @@ class Generator:
       corpus_ids, corpus_len = self._corpus
       j = tf.minimum(tf.cast(u[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
       use = u[3] < float(d.corpus_probability)
-      ids = tf.where(use, tf.constant(corpus_ids)[j], ids)
+      word = tf.constant(corpus_ids)[j]
+      if self._case_maps is not None:
+        upper = self._case_maps
+        e = offsets["extra"][0]
+        p_upper = float(d.corpus_upper_probability)
+        p_title = p_upper + float(d.corpus_title_probability)
+        capitals = tf.where(u[e] < p_upper, tf.gather(upper, word), word)
+        first = tf.range(L) == 0
+        word = tf.where((u[e] >= p_upper) & (u[e] < p_title) & first, tf.gather(upper, word), capitals)
+      ids = tf.where(use, word, ids)
       length = tf.where(use, tf.constant(corpus_len)[j], length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
@@ -315,6 +337,10 @@ class Generator:
         tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
         col(40) * (2 * math.pi)], 1)
     out["downscale"] = coin(41, d.downscale_probability)
+    if self._resample:
+      e = offsets["extra"][0]
+      lo, hi = float(d.downscale_factor[0]), float(d.downscale_factor[1])
+      out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
     out["jpeg"] = tf.stack([tf.where(coin(42, d.jpeg_probability), 1.0, 0.0), uni(43, d.jpeg_quality)], 1)
     out["color"] = tf.stack([uni(44, d.contrast), uni(45, d.brightness), uni(46, d.saturation)], 1)
     # Two 32-bit keys for the per-pixel hash noise, from 16-bit halves of four uniforms.
@@ -670,7 +696,11 @@ class Generator:
       grad = p["trig"][:, 3, None, None] * uu + p["trig"][:, 4, None, None] * vv + 0.5
       img = _if(strength > 0, lambda x: x * (1.0 - strength[:, None, None, None] * grad[..., None]), img)
     if d.downscale_probability > 0:
-      img = _if(p["downscale"], _down_up, img)
+      if self._resample:
+        factor = p["downscale_factor"]
+        img = _if(p["downscale"], lambda x: _resample(x, factor), img)
+      else:
+        img = _if(p["downscale"], _down_up, img)
     if d.jpeg_probability > 0:
       img = _if(p["jpeg"][:, 0] > 0, lambda x: _jpeg_like(x, p["jpeg"][:, 1]), img)
     contrast, brightness, saturation = (p["color"][:, k, None, None, None] for k in range(3))
@@ -827,6 +857,28 @@ def _down_up(img):
   x = tf.pad(img, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
   x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
   return _upsample2(x)[:, :H, :W]
+
+
+def _resample_matrix(n: int, factor):
+  """[B, n, n]: area-average n pixels down to floor(n / factor), then bilinear back up to n."""
+  s = factor[:, None, None]
+  n_low = tf.maximum(tf.floor(n / factor), 1.0)[:, None, None]
+  i = tf.range(n, dtype=tf.float32)
+  j = i[None, :, None]  # low-resolution pixel (rows of down)
+  # down[j, i]: overlap of high pixel [i, i+1) with low pixel [j s, (j+1) s), over s.
+  down = tf.maximum(tf.minimum(i[None, None, :] + 1.0, (j + 1.0) * s) - tf.maximum(i[None, None, :], j * s), 0.0) / s
+  down = tf.where(j < n_low, down, 0.0)
+  # up[x, j]: bilinear weight of low pixel j at the centre of high pixel x.
+  x_low = tf.clip_by_value((i[None, :, None] + 0.5) / s - 0.5, 0.0, n_low - 1.0)
+  up = tf.maximum(1.0 - tf.abs(x_low - i[None, None, :]), 0.0)
+  return tf.matmul(up, down)
+
+
+def _resample(img, factor):
+  """Renders img [B, H, W, C] at 1/factor [B] of its resolution and scales it back up."""
+  H, W = img.shape[1], img.shape[2]
+  x = tf.einsum("byh,bhwc->bywc", _resample_matrix(H, factor), img)
+  return tf.einsum("bxw,bywc->byxc", _resample_matrix(W, factor), x)
 
 
 def _jpeg_like(img, quality):

@@ -1,0 +1,72 @@
+r"""Word images as documents give them: the distribution of the shipped default model.
+
+  ocr-tf preview --config=configs/words.py --count=32 --out=/tmp/words_preview
+  ocr-tf train --config=configs/words.py --workdir=/tmp/ocr_words
+
+Data: grey 32x256 crops of 1-32 characters. Two thirds of the strings are
+English words (ocr_tf/assets/words.txt, from SCOWL via Debian's wamerican;
+a fifth of them set in capitals and a quarter capitalized), the rest random
+alphanumeric strings. Mostly tight crops: the em size is drawn above what
+fits, so the line box (ascent + descent) fills the height as in a word box
+cut from a page, within -2..+3 px margins; about a quarter of the samples
+are smaller (loose crops). Italic-like shear up to 8 degrees on top of the
+atlas' own italics, rotation within +-5 degrees. Every degradation of the
+default distribution, at milder strength, plus renderings at 1/1.2 to 1/3
+of the resolution scaled back up (a 13-27 px tall crop fitted to 32 px).
+
+Training and the figures it reached are in ocr_tf/assets/MODEL_CARD.md.
+"""
+
+import os
+
+import ocr_tf
+from ocr_tf import config_base
+
+WORDS = os.path.join(os.path.dirname(ocr_tf.__file__), "assets", "words.txt")
+
+
+def get_config():
+  config = config_base.get_config()
+  d = config.data
+  d.height, d.width, d.channels = 32, 256, 1
+  d.min_length, d.max_length = 1, 32
+  d.corpus = WORDS
+  d.corpus_probability = 0.65
+  d.corpus_upper_probability = 0.2
+  d.corpus_title_probability = 0.25
+  d.font_px = (18.0, 44.0)  # line box fills 32 px at about 26 px per em: most samples are fitted
+  d.margins_px = (-2, 3)
+  d.spacing_em = (-0.03, 0.06)  # set text: letters close to their advances
+  d.min_fit_em_px = 5.0
+  d.max_shear = 8.0
+  d.short_scratches = (0, 4)
+  d.long_scratches = (0, 1)
+  d.long_scratch_length = (2, 120)
+  d.paper_level = (0.7, 1.0)
+  d.contrast = (0.5, 1.0)
+  d.ink_level = (0.0, 0.4)
+  d.background_noise = (0.0, 0.2)
+  d.grain = (0.0, 0.2)
+  d.blur_probability = 0.4
+  d.blur_sigma = (0.0, 1.0)
+  d.downscale_probability = 0.45
+  d.downscale_factor = (1.2, 3.0)
+  d.jpeg_quality = (30, 80)
+  config.model = config_base.model_config("tiny")
+  m = config.model
+  m.stem_width = 16
+  m.widths = (24, 48, 96, 128)
+  m.decoder_widths = (8, 16, 24, 32)
+  m.text_width = 192
+  m.text_layers = 2
+  t = config.train
+  t.steps = 24000
+  t.batch_size = 32
+  t.learning_rate = 2e-3
+  t.warmup_steps = 500
+  t.log_every = 100
+  t.eval_every = 2000
+  t.checkpoint_every = 500
+  t.eval_samples = 1024
+  t.eval_batch_size = 32
+  return config
