@@ -30,6 +30,9 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tesseract_lib  # noqa: E402  pylint: disable=wrong-import-position
+
 _MODEL = flags.DEFINE_string("model", None, "SavedModel folder (ocr-tf train's WORKDIR/export).", required=True)
 _DATA = flags.DEFINE_string("data", None, "Labelled folder; default: --samples validation samples.")
 _SAMPLES = flags.DEFINE_integer("samples", 200, "Validation samples to write when --data is not given.")
@@ -60,22 +63,10 @@ def write_validation_samples(model_dir: str, count: int, out: str) -> None:
 
 
 def run_tesseract(paths: list[str], charset: str) -> tuple[list[str], float]:
-  texts = []
-  began = time.perf_counter()
-  for path in paths:
-    result = subprocess.run([_TESSERACT.value, path, "stdout", "--psm", str(_PSM.value), "-l", "eng",
-                             "-c", f"tessedit_char_whitelist={charset}"],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-      raise RuntimeError(f"tesseract failed on {path}: {result.stderr.strip()[-300:]}")
-    texts.append("".join(result.stdout.split()))
-  return texts, time.perf_counter() - began
+  return tesseract_lib.run_tesseract(paths, charset, _TESSERACT.value, _PSM.value)
 
 
-def cer(predictions: list[str], truths: list[str]) -> float:
-  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
-  edits = sum(predict.edit_distance(p, t) for p, t in zip(predictions, truths))
-  return edits / max(1, sum(len(t) for t in truths))
+cer = tesseract_lib.cer
 
 
 def main(argv):

@@ -9,8 +9,10 @@ It has two signatures:
 ==========  ==================  ================================================
 key         dtype, shape        meaning
 ==========  ==================  ================================================
-text        string [B]          greedy CTC decode ('' for an image in error)
-confidence  float32 [B]         probability of the best CTC path
+text        string [B]          greedy CTC decode ('' for an image in error or
+                                a blank one: grey levels spanning < BLANK_RANGE)
+confidence  float32 [B]         probability of the best CTC path; 0 when the
+                                text is empty
 angle       float32 [B]         text angle in degrees, counter-clockwise positive
 boxes       float32 [B, K, 4]   letter boxes [ymin, xmin, ymax, xmax] in the
                                 input image's pixels (pixel (i, j) covers
@@ -80,6 +82,8 @@ import tensorflow as tf
 from ocr_tf import metrics
 from ocr_tf import models
 
+# Input images whose grey levels span less than this (of 0..1) are blank: empty text, confidence 0.
+BLANK_RANGE = 0.06
 SERVING_KEYS = ("text", "confidence", "angle", "boxes", "box_scores", "clean", "image_size", "error")
 IMAGE_KEYS = tuple(k for k in SERVING_KEYS if k != "error")
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -275,6 +279,10 @@ class ServingModule(tf.Module):
     logits = out["text_logits"]
     text = metrics.decode_text(logits, self._charset)
     confidence = metrics.greedy_confidence(logits)
+    # An image without contrast holds no text: nothing is read, with no confidence, rather than a guess.
+    flat = tf.reduce_max(images, axis=[1, 2, 3]) - tf.reduce_min(images, axis=[1, 2, 3]) < BLANK_RANGE
+    text = tf.where(flat, "", text)
+    confidence = tf.where(flat | tf.equal(tf.strings.length(text), 0), 0.0, confidence)
     angle = tf.cast(out["angle"], tf.float32)
     boxes, scores = models.decode_letters(out["letters"], (self._height, self._width), self._max_letters,
                                           self._threshold)

@@ -6,12 +6,13 @@ r"""The ocr-tf command: thin flag parsing around the library.
   ocr-tf export --workdir=/tmp/ocr_tiny --out=/tmp/ocr_tiny_model
   ocr-tf predict --model=/tmp/ocr_tiny/export word1.png word2.jpg [--json] [--draw=/tmp/drawn]
   ocr-tf evaluate --model=/tmp/ocr_tiny/export --data=folder_with_labels_tsv
+  ocr-tf predict word.png   # the model shipped with the package (ocr_tf/assets/MODEL_CARD.md)
 
 `train` resumes from the workdir's newest checkpoint when run again, and
 exports the final model to WORKDIR/export.
 
 `--config` takes a config file, or the name of a shipped one (tiny, default,
-seed); fields are overridden with `--config.data.max_length=20`.
+seed, words, multi_gpu); fields are overridden with `--config.data.max_length=20`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _WARMUP = flags.DEFINE_integer("warmup_batches", 5, "bench: batches pulled befor
 _BATCH = flags.DEFINE_integer("batch_size", 32, "bench/preview/predict/evaluate: batch size.", lower_bound=1)
 _WORKDIR = flags.DEFINE_string("workdir", None,
                                 "train: checkpoints, TensorBoard events, metrics (resumes); export: the run to export.")
-_MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder.")
+_MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder (default: the shipped model).")
 _JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
 _DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
 _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
@@ -142,9 +143,14 @@ def cmd_export(config) -> None:
 
 
 def _model_path() -> str:
-  if not _MODEL.value:
-    _fail("needs --model=SAVEDMODEL_FOLDER (for example WORKDIR/export after ocr-tf train)")
-  return _MODEL.value
+  """--model, or the model shipped with the package."""
+  if _MODEL.value:
+    return _MODEL.value
+  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
+  try:
+    return predict.default_model_path()
+  except predict.PredictError as e:
+    _fail(str(e))
 
 
 def cmd_predict(files: list[str]) -> int:

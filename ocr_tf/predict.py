@@ -32,6 +32,8 @@ import tensorflow as tf
 from ocr_tf import export
 
 DEFAULT_BATCH_SIZE = 16
+# The model shipped with the package (see MODEL_CARD.md next to it).
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "default_model")
 MAX_FILE_BYTES = 256 * 1024 * 1024
 LABELS_FILE = "labels.tsv"
 _BOX_COLOR = (1.0, 0.1, 0.1, 1.0)
@@ -93,6 +95,14 @@ def load_model(model_path: str) -> Any:
   if "serving_default" not in getattr(loaded, "signatures", {}):
     raise PredictError(f"{model_path}: the SavedModel has no serving_default signature")
   return loaded
+
+
+def default_model_path() -> str:
+  """The shipped model's folder; PredictError when this installation lacks it."""
+  if not os.path.isfile(os.path.join(DEFAULT_MODEL, "saved_model.pb")):
+    raise PredictError(f"the default model is missing from this installation ({DEFAULT_MODEL}); "
+                       "give --model=SAVEDMODEL_FOLDER")
+  return DEFAULT_MODEL
 
 
 def _as_model(model: Any) -> Any:
