@@ -52,6 +52,11 @@ def data_config() -> ml_collections.ConfigDict:
   d.real_dir = ""  # mixed into the training stream ...
   d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
   d.real_validation_dir = ""  # evaluated as its own source: real/cer, real/word_accuracy
+  # Generation on a tf.data service (ocr-tf data-service; see ocr_tf.data_service).
+  d.data_service_address = ""  # HOST:PORT of the dispatcher; '' = generate in the training process
+  d.data_service_on_loss = "local"  # a batch lost with a worker: 'local' = make it here, 'stop' = fail
+  d.data_service_lookahead = 32  # a missing batch is lost once this many later ones have arrived ...
+  d.data_service_timeout = 60.0  # ... or nothing has arrived for this many seconds
   # Layout, in em units of the rendered font (1 em = font size).
   d.font_px = (20.0, 30.0)  # em size in output pixels, before fitting
   d.spacing_em = (-0.05, 0.15)  # added to each advance
@@ -142,7 +147,9 @@ def train_config() -> ml_collections.ConfigDict:
   t.eval_samples = 1024  # the first eval_samples of the validation stream
   t.eval_batch_size = 64  # GLOBAL batch of evaluation; must divide eval_samples
   t.num_images = 8  # validation images written to TensorBoard with true and predicted text
-  t.letter_threshold = 0.3  # score of a letter-map peak to count as a predicted letter
+  t.letter_threshold = 0.3
+  t.log_indices = False  # append each step's sample indices to WORKDIR/indices.tsv (step<TAB>i,j,...)
+  t.deterministic = False  # tf.config.experimental.enable_op_determinism: a resumed run ends bit-identical  # score of a letter-map peak to count as a predicted letter
   return t
 
 
@@ -252,6 +259,21 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _fail("corpus_title_probability", d.corpus_title_probability,
           f"plus data.corpus_upper_probability={d.corpus_upper_probability} must be <= 1")
   _range(d, "downscale_factor", lo=1.0, hi=8.0)
+  address = d.get("data_service_address", "")
+  if not isinstance(address, str):
+    _fail("data_service_address", address, "expected HOST:PORT")
+  if address:
+    from ocr_tf import data_service  # pylint: disable=import-outside-toplevel
+    try:
+      data_service.normalize_address(address)
+    except ValueError:
+      _fail("data_service_address", address, "expected HOST:PORT or grpc://HOST:PORT")
+  if d.get("data_service_on_loss", "local") not in ("local", "stop"):
+    _fail("data_service_on_loss", d.data_service_on_loss, "must be 'local' or 'stop'")
+  if "data_service_lookahead" in d:
+    _int(d, "data_service_lookahead", 1, 100_000)
+  if "data_service_timeout" in d:
+    _float(d, "data_service_timeout", 0.0, 86_400.0, block="data", lo_open=True)
   if d.position not in ("random", "start"):
     _fail("position", d.position, "must be 'random' or 'start'")
   _range(d, "font_px", lo=1.0)
@@ -346,6 +368,9 @@ def validate_train(t: ml_collections.ConfigDict) -> None:
                       f"train.eval_batch_size={t.eval_batch_size}")
   _int(t, "num_images", 0, 64, block=b)
   _float(t, "letter_threshold", 0.0, 1.0, lo_open=True)
+  for field in ("log_indices", "deterministic"):
+    if not isinstance(t.get(field, False), bool):
+      _fail(field, t[field], "must be True or False", b)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

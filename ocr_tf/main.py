@@ -7,6 +7,9 @@ r"""The ocr-tf command: thin flag parsing around the library.
   ocr-tf predict --model=/tmp/ocr_tiny/export word1.png word2.jpg [--json] [--draw=/tmp/drawn]
   ocr-tf evaluate --model=/tmp/ocr_tiny/export --data=folder_with_labels_tsv
   ocr-tf predict word.png   # the model shipped with the package (ocr_tf/assets/MODEL_CARD.md)
+  ocr-tf data-service dispatcher --port=5050
+  ocr-tf data-service worker --dispatcher=HOST:5050 --port=5051 [--worker_host=NAME]
+  ocr-tf train ... --config.data.data_service_address=HOST:5050
 
 `train` resumes from the workdir's newest checkpoint when run again, and
 exports the final model to WORKDIR/export.
@@ -23,7 +26,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_COMMANDS = ("preview", "bench", "train", "export", "predict", "evaluate")
+_COMMANDS = ("preview", "bench", "train", "export", "predict", "evaluate", "data-service")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (or shipped config name).",
                                           lock_config=True)
@@ -46,6 +49,13 @@ _MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder
 _JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
 _DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
 _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
+_PORT = flags.DEFINE_integer("port", 0, "data-service: port to serve on (0: any free port, printed).",
+                             lower_bound=0, upper_bound=65535)
+_DISPATCHER = flags.DEFINE_string("dispatcher", None, "data-service worker: the dispatcher's HOST:PORT.")
+_WORKER_HOST = flags.DEFINE_string("worker_host", "localhost", "data-service worker: the name trainers reach "
+                                   "this machine by (its host name on a cluster).")
+_WORK_DIR = flags.DEFINE_string("work_dir", "", "data-service dispatcher: journal its state here, so a restarted "
+                                "dispatcher recovers its jobs.")
 
 
 def shipped_config_path(name: str) -> str | None:
@@ -116,12 +126,14 @@ def cmd_bench(config) -> None:
 
 def cmd_train(config) -> None:
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import config_base, export, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, data_service, export, train  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value:
     _fail("train needs --workdir=FOLDER")
   try:
     result = train.train_and_evaluate(config, _WORKDIR.value, export_fn=export.export_saved_model)
-  except (config_base.ConfigError, atlas_lib.AtlasError) as e:
+  except (config_base.ConfigError, atlas_lib.AtlasError, train.CheckpointWriteError) as e:
+    _fail(str(e))
+  except data_service.DataServiceError as e:
     _fail(str(e))
   m = result["metrics"]
   print(f"trained to step {result['step']} in {_WORKDIR.value} (replicas={result['replicas']}): "
@@ -166,12 +178,36 @@ def cmd_evaluate() -> int:
   return predict.cmd_evaluate(_model_path(), _DATA.value, batch_size=_BATCH.value)
 
 
+def cmd_data_service(args: list[str]) -> None:
+  """ocr-tf data-service dispatcher|worker: runs one tf.data service server until killed."""
+  if len(args) != 1 or args[0] not in ("dispatcher", "worker"):
+    _fail(f"usage: ocr-tf data-service {{dispatcher --port=P | worker --dispatcher=HOST:P --port=Q}}; "
+          f"got {' '.join(args) or 'nothing'}")
+  from ocr_tf import data_service  # pylint: disable=import-outside-toplevel
+  if args[0] == "dispatcher":
+    server = data_service.start_dispatcher(_PORT.value, _WORK_DIR.value)
+    print(f"data-service dispatcher serving at {server.target}", flush=True)
+  else:
+    if not _DISPATCHER.value:
+      _fail("data-service worker needs --dispatcher=HOST:PORT")
+    try:
+      server = data_service.start_worker(_DISPATCHER.value, _PORT.value, _WORKER_HOST.value)
+    except ValueError as e:
+      _fail(f"--dispatcher={_DISPATCHER.value!r}: {e}")
+    print(f"data-service worker serving on port {server._address.rsplit(':', 1)[-1]} "  # pylint: disable=protected-access
+          f"for dispatcher {_DISPATCHER.value}", flush=True)
+  server.join()
+
+
 def main(argv: list[str]) -> None:
   if len(argv) < 2 or argv[1] not in _COMMANDS:
     _fail(f"usage: ocr-tf {{{','.join(_COMMANDS)}}} --config=CONFIG [flags]; got {argv[1:2] or 'nothing'}")
   command = argv[1]
   if command == "predict":
     sys.exit(cmd_predict(argv[2:]))
+  if command == "data-service":
+    cmd_data_service(argv[2:])
+    return
   if len(argv) > 2:
     _fail(f"unexpected arguments: {' '.join(argv[2:])}")
   if command == "evaluate":

@@ -47,12 +47,13 @@ from typing import Any, Callable, Mapping
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorflow.core.framework import summary_pb2
 
 from ocr_tf import atlas as atlas_lib
-from ocr_tf import config_base, input_pipeline, losses, metrics, models, real_data, synth
+from ocr_tf import config_base, data_service, input_pipeline, losses, metrics, models, real_data, synth
 from ocr_tf.config_base import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -63,7 +64,11 @@ REAL_METRICS = ("cer", "word_accuracy", "loss/ctc")
 # `train` fields a resumed run may change: they change neither the samples nor the updates.
 RESUMABLE_TRAIN_FIELDS = ("steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
                           "eval_samples", "eval_batch_size", "num_images", "letter_threshold",
-                          "num_cpu_devices", "jit_compile")
+                          "num_cpu_devices", "jit_compile", "log_indices")
+INDEX_LOG = "indices.tsv"  # train.log_indices: step<TAB>comma-separated sample indices, one line per step
+# `data` fields a resumed run may change: where the samples are made, not what they are.
+RESUMABLE_DATA_FIELDS = ("data_service_address", "data_service_on_loss", "data_service_lookahead",
+                         "data_service_timeout")
 # Sample fields fed to the replicas (strings stay on the host).
 MODEL_FIELDS = ("image", "clean", "labels", "label_length", "angle", "letter_quads", "letter_boxes",
                 "letter_mask", "index")
@@ -178,7 +183,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   except (ValueError, tf.errors.OpError) as e:
     raise ConfigError(f"{path}: unreadable config of a previous run ({type(e).__name__}: {e})") from None
   current = _flatten(_config_json(config))
-  free = {f"train.{name}" for name in RESUMABLE_TRAIN_FIELDS}
+  free = {f"train.{name}" for name in RESUMABLE_TRAIN_FIELDS} | {f"data.{name}" for name in RESUMABLE_DATA_FIELDS}
   missing = "<absent>"
   diffs = sorted(k for k in saved.keys() | current.keys()
                  if k not in free and saved.get(k, missing) != current.get(k, missing))
@@ -224,12 +229,10 @@ def export_workdir(workdir: str, out: str, export_fn: ExportFn) -> tuple[Any, in
   """
   config = load_run_config(workdir)
   checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
-  latest = tf.train.latest_checkpoint(checkpoint_dir)
-  if latest is None:
-    raise ConfigError(f"{checkpoint_dir}: no checkpoint to export (train first)")
   model = models.build_model(config.model, config.data)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial().assert_existing_objects_matched()
+  if restore_newest_readable(tf.train.Checkpoint(model=model, step=step), checkpoint_dir, partial=True) is None:
+    raise ConfigError(f"{checkpoint_dir}: no checkpoint to export (train first)")
   return export_fn(model, config, out), int(step.numpy())
 
 
@@ -363,13 +366,114 @@ def init_weights(model: keras.Model, source: str) -> str:
   return path
 
 
-def restore_latest(state: TrainState, checkpoint_dir: str) -> int:
-  """Restores the newest checkpoint of checkpoint_dir into state; returns its step (0: none)."""
-  latest = tf.train.latest_checkpoint(checkpoint_dir)
-  if latest is None:
-    return 0
-  state.checkpoint.restore(latest).assert_existing_objects_matched()
-  return int(state.step.numpy())
+class CheckpointWriteError(RuntimeError):
+  """A checkpoint could not be written; the message names the folder, the cause and the intact one."""
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+def checkpoint_candidates(checkpoint_dir: str) -> list[str]:
+  """Checkpoint prefixes of checkpoint_dir, newest first: those the state file lists, then any other ckpt-N."""
+  listed = []
+  try:
+    ckpt_state = tf.train.get_checkpoint_state(checkpoint_dir)
+    if ckpt_state is not None:
+      listed = [os.path.join(checkpoint_dir, os.path.basename(p)) for p in ckpt_state.all_model_checkpoint_paths]
+  except (tf.errors.OpError, ValueError) as e:  # an unreadable state file: fall back to the files
+    logging.warning("%s/checkpoint is unreadable (%s); looking at the checkpoint files", checkpoint_dir,
+                    _first_line(e))
+  on_disk = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(checkpoint_dir, "ckpt-*.index"))]
+  number = lambda p: int(p.rsplit("-", 1)[1]) if p.rsplit("-", 1)[1].isdigit() else -1
+  return sorted(set(listed) | set(on_disk), key=number, reverse=True)
+
+
+def restore_newest_readable(checkpoint: tf.train.Checkpoint, checkpoint_dir: str, partial: bool = False
+                            ) -> str | None:
+  """Restores the newest checkpoint that reads whole; a corrupted or half-written one is skipped with a warning.
+
+  Returns the prefix restored, None when the folder has no checkpoint.
+  Raises ConfigError when there are checkpoints and none of them reads.
+  """
+  candidates = checkpoint_candidates(checkpoint_dir)
+  problems = []
+  for path in candidates:
+    try:
+      status = checkpoint.restore(path)
+      (status.expect_partial() if partial else status).assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+      problems.append(f"{os.path.basename(path)}: {_first_line(e)}")
+      logging.warning("checkpoint %s is unreadable (%s); falling back to the previous one", path, _first_line(e))
+      continue
+    if problems:
+      logging.warning("restored %s after skipping %d unreadable checkpoint(s)", path, len(problems))
+    return path
+  if candidates:
+    raise ConfigError(f"{checkpoint_dir}: none of its {len(candidates)} checkpoint(s) reads; newest: {problems[0]}")
+  return None
+
+
+def restore_latest(state: TrainState, checkpoint_dir: str) -> tuple[int, str | None]:
+  """Restores the newest readable checkpoint of checkpoint_dir into state; returns (its step, its prefix).
+
+  (0, None) when there is none.
+  """
+  path = restore_newest_readable(state.checkpoint, checkpoint_dir)
+  return (int(state.step.numpy()), path) if path else (0, None)
+
+
+def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> str:
+  """manager.save(step); CheckpointWriteError (one line, naming the intact previous one) when it fails."""
+  try:
+    return manager.save(checkpoint_number=step)
+  except (tf.errors.OpError, OSError) as e:
+    previous = manager.latest_checkpoint
+    kept = f"the previous checkpoint {previous} is intact" if previous else "there is no previous checkpoint"
+    raise CheckpointWriteError(
+        f"cannot write the checkpoint of step {step} to {manager.directory} ({_first_line(e)}); {kept}. "
+        f"Free space or make the folder writable, then run the same command to resume") from None
+
+
+class IndexLog:
+  """train.log_indices: the sample indices of every step the run stands on (one line a step).
+
+  At a start, lines after the restored step are dropped: those steps are
+  trained again. So the file always lists each step once, with the indices
+  the weights have actually been trained on.
+  """
+
+  def __init__(self, path: str, start_step: int):
+    self.path = path
+    kept = []
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        for line in f:
+          head = line.split("\t", 1)[0]
+          if line.endswith("\n") and head.isdigit() and int(head) <= start_step:
+            kept.append(line)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+      f.write("".join(kept))
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    self._file = open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+
+  def write(self, step: int, indices: np.ndarray) -> None:
+    self._file.write(f"{step}\t{','.join(str(int(i)) for i in indices)}\n")
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+def read_index_log(path: str) -> dict[int, list[int]]:
+  """step -> indices of an IndexLog file."""
+  out = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      step, _, rest = line.rstrip("\n").partition("\t")
+      out[int(step)] = [int(v) for v in rest.split(",") if v]
+  return out
 
 
 # ------------------------------------------------------------------ inputs
@@ -381,10 +485,27 @@ def model_fields(sample: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 
 def train_inputs(strategy: tf.distribute.Strategy, generator: synth.Generator, global_batch: int,
-                 start_step: int) -> tf.distribute.DistributedDataset:
-  """Per-replica shards of the training stream from global step start_step on (see input_pipeline)."""
+                 start_step: int, data_cfg: ml_collections.ConfigDict | None = None
+                 ) -> tf.distribute.DistributedDataset:
+  """Per-replica shards of the training stream from global step start_step on (see input_pipeline).
+
+  With data_cfg.data_service_address set, the same batches come from a
+  tf.data service in the same order (see ocr_tf.data_service).
+  """
+  address = data_cfg.get("data_service_address", "") if data_cfg is not None else ""
+
   def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-    return input_pipeline.build_inputs(generator, global_batch, start_step, ctx).map(model_fields)
+    local = input_pipeline.build_inputs(generator, global_batch, start_step, ctx).map(model_fields)
+    if not address:
+      return local
+    replicas, pipelines = ctx.num_replicas_in_sync, ctx.num_input_pipelines
+    b = ctx.get_per_replica_batch_size(global_batch)
+    per_pipeline = replicas // pipelines
+    return data_service.ordered_dataset(
+        lambda i: model_fields(generator.sample(i)), local.element_spec, address, batch=b,
+        units_per_step=per_pipeline, step_size=global_batch, first=ctx.input_pipeline_id * per_pipeline * b,
+        start_step=start_step, lookahead=data_cfg.data_service_lookahead,
+        timeout=data_cfg.data_service_timeout, on_loss=data_cfg.data_service_on_loss)
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
@@ -616,6 +737,18 @@ def _log_metrics(step: int, result: Mapping[str, float]) -> None:
                result["letter_f1"], result["clean_psnr"], result["loss/total"])
 
 
+def _next_batch(iterator):
+  """next(iterator), with a data-service loss (raised inside tf.data) surfaced as DataServiceError."""
+  try:
+    return next(iterator)
+  except tf.errors.OpError as e:
+    text = str(e)
+    if "DataServiceError" not in text:
+      raise
+    message = text.split("DataServiceError:", 1)[1].strip().splitlines()[0]
+    raise data_service.DataServiceError(message) from None
+
+
 def _checked_batch(field: str, global_batch: int, replicas: int) -> int:
   if global_batch % replicas:
     raise ConfigError(f"train.{field}={global_batch}: the global batch must be divisible by the "
@@ -648,6 +781,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   config_base.validate_config(config)
   t = config.train
   check_workdir(config, workdir)
+  if t.get("deterministic", False):
+    tf.config.experimental.enable_op_determinism()  # for the whole process: it cannot be switched off
   strategy = create_strategy(t)
   replicas = strategy.num_replicas_in_sync
   global_batch = _checked_batch("batch_size", t.batch_size, replicas)
@@ -679,8 +814,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   finally:
     keras.mixed_precision.set_global_policy(previous_policy)
   checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
-  restored = tf.train.latest_checkpoint(checkpoint_dir)
-  start_step = restore_latest(state, checkpoint_dir)
+  start_step, restored = restore_latest(state, checkpoint_dir)
   if restored is not None:
     logging.info("restored %s at step %d", restored, start_step)
   elif t.get("init_from", ""):
@@ -709,7 +843,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   def save(step: int) -> None:
     state.step.assign(step)
-    manager.save(checkpoint_number=step)
+    save_checkpoint(manager, step)
     logging.info("saved checkpoint at step %d", step)
 
   def run_eval(step: int) -> None:
@@ -736,13 +870,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step = start_step
   if step < t.steps:
     logging.info("training from step %d to %d (sample index %d on)", step, t.steps, step * global_batch)
-    iterator = iter(train_inputs(strategy, source, global_batch, step))
+    if config.data.get("data_service_address", ""):
+      logging.info("samples made by the tf.data service at %s", config.data.data_service_address)
+    iterator = iter(train_inputs(strategy, source, global_batch, step, config.data))
     train_fn.get_concrete_function(iterator.element_spec)  # traced while the first batches are made
     window, began = _Window(), time.perf_counter()
+    index_log = None
+    if t.get("log_indices", False):
+      name = INDEX_LOG if chief else INDEX_LOG.replace(".tsv", f".{_task_name(strategy).replace(':', '')}.tsv")
+      index_log = IndexLog(os.path.join(workdir, name), step)
     while step < t.steps:
       tick = time.perf_counter()
-      out = train_fn(next(iterator))
+      batch = _next_batch(iterator)
+      out = train_fn(batch)
       step += 1
+      if index_log is not None:
+        index_log.write(step, np.concatenate([np.asarray(x).reshape(-1) for x in
+                                              strategy.experimental_local_results(batch["index"])]))
       window.add(out, time.perf_counter() - tick)
       if step % t.log_every == 0 or step == t.steps or step == start_step + 1:
         values = window.means()
@@ -759,6 +903,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if t.eval_every and step % t.eval_every == 0 and step < t.steps:
         run_eval(step)
     train_writer.flush()
+    if index_log is not None:
+      index_log.close()
   else:
     logging.info("step %d already reaches train.steps=%d: no training", step, t.steps)
   summary["step"] = step
