@@ -250,6 +250,14 @@ def to_arrays(atlas: Atlas) -> dict:
   }
 
 
+# Atlas files are small (the default: 1.9 MB packed); a file claiming more is refused before unpacking.
+MAX_UNPACKED_BYTES = 1 << 30
+
+
+def _one_line(error: BaseException) -> str:
+  return " ".join(str(error).split())[:300]
+
+
 def load_atlas(path: str | None = None) -> Atlas:
   """Reads and validates an atlas file (the shipped default when `path` is empty).
 
@@ -270,12 +278,20 @@ def load_atlas(path: str | None = None) -> Atlas:
   if not data.startswith(b"PK"):
     raise AtlasError(f"{where}: not an .npz (zip) file")
   try:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+      unpacked = sum(info.file_size for info in archive.infolist())
+  except Exception as e:  # pylint: disable=broad-except  (untrusted bytes: any failure is a bad file)
+    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {_one_line(e)})") from None
+  if unpacked > MAX_UNPACKED_BYTES:
+    raise AtlasError(f"{where}: its arrays would take {unpacked} bytes unpacked, more than the "
+                     f"{MAX_UNPACKED_BYTES} an atlas may")
+  try:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
       arrays = {key: npz[key] for key in npz.files}
   except ValueError as e:
-    raise AtlasError(f"{where}: holds pickled objects or a malformed array ({e})") from None
-  except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as e:
-    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {e})") from None
+    raise AtlasError(f"{where}: holds pickled objects or a malformed array ({_one_line(e)})") from None
+  except Exception as e:  # pylint: disable=broad-except  (untrusted bytes: any failure is a bad file)
+    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {_one_line(e)})") from None
   return validate(arrays, where=where)
 
 

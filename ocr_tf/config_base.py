@@ -284,10 +284,8 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   _range(d, "margins_px", lo=-64, hi=4096, integer=True)
   if not (isinstance(d.min_fit_em_px, (int, float)) and d.min_fit_em_px > 0):
     _fail("min_fit_em_px", d.min_fit_em_px, "must be > 0")
-  if not 0 <= d.max_angle <= 45:
-    _fail("max_angle", d.max_angle, "must be in [0, 45] degrees")
-  if not 0 <= d.max_shear <= 30:
-    _fail("max_shear", d.max_shear, "must be in [0, 30] degrees")
+  _float(d, "max_angle", 0.0, 45.0, block="data")
+  _float(d, "max_shear", 0.0, 30.0, block="data")
   _range(d, "morph_close_open", lo=-4, hi=4, integer=True)
   _range(d, "morph_dilate_erode", lo=-4, hi=4, integer=True)
   _range(d, "short_scratches", lo=0, hi=500, integer=True)
@@ -299,8 +297,7 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   for field in _LEVEL_RANGES:
     _range(d, field, lo=0.0, hi=1.0)
   for field in ("paper_tint", "ink_tint"):
-    if not 0 <= d[field] <= 1:
-      _fail(field, d[field], "must be in [0, 1]")
+    _float(d, field, 0.0, 1.0, block="data")
   _range(d, "grain_brightness", lo=0.0, hi=3.0)
   _range(d, "brightness", lo=0.0, hi=3.0)
   _range(d, "blur_sigma", lo=0.0, hi=8.0)

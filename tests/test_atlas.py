@@ -264,3 +264,44 @@ def test_shipped_default_atlas():
   sub, dropped = atlas.subset(string.ascii_letters + string.digits)
   assert sub.num_fonts == atlas.num_fonts and dropped == []
   assert os.path.getsize(DEFAULT_ATLAS_PATH) < 5_000_000
+
+
+def test_fuzzed_atlas_files_only_ever_raise_atlas_error(tmp_path):
+  """Atlas files from untrusted sources: 300 random mutations (bit flips, truncation, spliced bytes,
+  arrays of other shapes and dtypes) load or raise AtlasError with one line; nothing else escapes,
+  nothing is unpickled."""
+  import random
+  rng = random.Random(0)
+  good = str(tmp_path / "good.npz")
+  save_atlas(good, make_atlas())
+  data = open(good, "rb").read()
+  base = to_arrays(make_atlas())
+  outcomes = {"loaded": 0, "refused": 0}
+  for k in range(300):
+    path = str(tmp_path / f"fuzz_{k}.npz")
+    kind = k % 4
+    if kind == 0:  # flipped bits
+      blob = bytearray(data)
+      for _ in range(rng.randint(1, 16)):
+        i = rng.randrange(len(blob))
+        blob[i] ^= 1 << rng.randrange(8)
+      open(path, "wb").write(bytes(blob))
+    elif kind == 1:  # truncated
+      open(path, "wb").write(data[:rng.randrange(len(data))])
+    elif kind == 2:  # random bytes spliced in
+      at = rng.randrange(len(data))
+      open(path, "wb").write(data[:at] + rng.randbytes(rng.randint(1, 200)) + data[at:])
+    else:  # a valid zip whose arrays have other shapes, dtypes or values
+      arrays = dict(base)
+      key = rng.choice(sorted(arrays))
+      arrays[key] = rng.choice([np.zeros((0,), np.uint8), np.full((3, 3), -1, np.int64), np.array(["x"] * 3),
+                                np.float64(rng.random()), np.zeros((2, 2, 2, 2, 2), np.float32),
+                                np.full(np.shape(arrays[key]), 1e30, np.float32)])
+      np.savez(path, **arrays)
+    try:
+      load_atlas(path)
+      outcomes["loaded"] += 1
+    except AtlasError as e:
+      assert str(e) and "\n" not in str(e), str(e)
+      outcomes["refused"] += 1
+  assert outcomes["refused"] > 200, outcomes

@@ -151,3 +151,72 @@ def test_cli_reports_a_bad_atlas(tmp_path):
                    f"--out={tmp_path / 'preview'}")
   line = the_error_line(result)
   assert str(atlas) in line and "not an .npz" in line
+
+
+# ------------------------------------------------------------------ fuzzing
+
+
+FUZZ_VALUES = (None, "", "x", True, False, -1, 0, 1, 10**12, -10**12, 0.5, -0.5, 1e300, float("nan"),
+               float("inf"), (), (1,), (2, 1), (1, 2, 3), (-5, 5), ("a", "b"), [0.0, 1e9], {"a": 1})
+
+
+def _leaves(block, prefix=""):
+  for key in block.keys():
+    value = block[key]
+    if hasattr(value, "keys"):
+      yield from _leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}"
+
+
+def _set(config, dotted: str, value) -> None:
+  *path, last = dotted.split(".")
+  node = config
+  for part in path:
+    node = node[part]
+  node[last] = value
+
+
+@pytest.mark.parametrize("block", ["data", "model", "train"])
+def test_fuzzed_field_values_stop_with_one_line(block):
+  """Every field of a block, set to each of a range of wrong types and extreme values.
+
+  A value is either refused when set (ConfigDict's type check: the command
+  line reports those as a flag error) or passes validation or stops it with
+  a ConfigError of one line naming the field. Nothing else may escape.
+  """
+  import configs.tiny  # pylint: disable=import-outside-toplevel
+  fields = list(_leaves(configs.tiny.get_config()[block], f"{block}."))
+  assert len(fields) > 10
+  refused = stopped = passed = 0
+  for field in fields:
+    for value in FUZZ_VALUES:
+      config = configs.tiny.get_config()
+      try:
+        _set(config, field, value)
+      except (TypeError, ValueError, KeyError):
+        refused += 1
+        continue
+      try:
+        config_base.validate_config(config)
+      except ConfigError as e:
+        message = str(e)
+        assert "\n" not in message and message, (field, value, message)
+        stopped += 1
+        continue
+      except Exception as e:  # pylint: disable=broad-except
+        pytest.fail(f"{field}={value!r}: {type(e).__name__} escaped validation: {e}")
+      passed += 1
+  assert stopped > len(fields)  # most fields refuse most values
+  assert refused + stopped + passed == len(fields) * len(FUZZ_VALUES)
+
+
+def test_cli_override_of_a_wrong_type_is_one_line(tmp_path):
+  args = [sys.executable, "-m", "ocr_tf.main", "preview", "--config=tiny", "--config.data.height=abc",
+          f"--out={tmp_path}"]
+  result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr, result.stderr[-2000:]
+  lines = [ln for ln in result.stderr.splitlines() if "height" in ln]
+  assert len(lines) == 1 and "abc" in lines[0], result.stderr[-2000:]

@@ -246,3 +246,34 @@ def test_cmd_evaluate_clean_folder_and_missing_labels(model_dir, files, referenc
   assert captured.out.startswith("word_accuracy=1.0000 cer=0.0000 ") and captured.err == ""
   assert predict.cmd_evaluate(model_dir, str(tmp_path / "nothing")) == 2
   assert "labels.tsv: no such file" in capsys.readouterr().err
+
+
+def test_blank_images_read_as_empty_text_with_no_confidence(loaded, tmp_path):
+  """A sharp untrained model reads something in any image; blank ones must give '' with confidence 0."""
+  files = []
+  for name, array in (("white", np.full((32, 100, 1), 255, np.uint8)), ("black", np.zeros((20, 60, 3), np.uint8)),
+                      ("grey", np.full((40, 40, 1), 128, np.uint8))):
+    path = str(tmp_path / f"{name}.png")
+    with open(path, "wb") as f:
+      f.write(tf.io.encode_png(array).numpy())
+    files.append(path)
+  preds = predict.predict_files(loaded, files)
+  assert [(p.ok, p.text, p.confidence) for p in preds] == [(True, "", 0.0)] * 3
+
+
+def test_fuzzed_image_bytes_never_crash_or_hang(model_dir):
+  """A few hundred of benchmarks/fuzz_serving.py's inputs (the script runs 10,000) and the CLI on 40 of them."""
+  from benchmarks import fuzz_serving
+  figures = fuzz_serving.fuzz(model_dir, inputs=300, cli_inputs=40, seed=1, max_seconds=5.0, log=lambda _: None)
+  assert figures["ok"], figures["problems"]
+  assert figures["errors"] > 150 and figures["read"] > 20  # both kinds were exercised
+  assert figures["cli_exit"] == 1 and figures["cli_lines"] == 40
+  assert figures["rss_peak_mb"] - figures["rss_start_mb"] < 300
+
+
+def test_default_model_is_used_without_model(capsys, monkeypatch, tmp_path):
+  """Without --model, predict reads with the shipped model; without one installed, one clear line."""
+  monkeypatch.setattr(predict, "DEFAULT_MODEL", str(tmp_path / "none"))
+  with pytest.raises(predict.PredictError) as e:
+    predict.default_model_path()
+  assert "default model is missing" in str(e.value) and "--model" in str(e.value)
