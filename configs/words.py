@@ -36,6 +36,9 @@ def get_config():
   d.corpus_title_probability = 0.25
   d.font_px = (18.0, 44.0)  # line box fills 32 px at about 26 px per em: most samples are fitted
   d.margins_px = (-2, 3)
+  d.crop_box = True  # fit the word box a PDF gives (about 0.9-1 em tall), not the font's line box
+  d.crop_ascent_em = (0.66, 0.86)
+  d.crop_descent_em = (0.17, 0.3)
   d.spacing_em = (-0.03, 0.06)  # set text: letters close to their advances
   d.min_fit_em_px = 5.0
   d.max_shear = 8.0
@@ -60,10 +63,10 @@ def get_config():
   m.text_width = 192
   m.text_layers = 2
   t = config.train
-  t.steps = 24000
+  t.steps = 15000
   t.batch_size = 32
-  t.learning_rate = 2e-3
-  t.warmup_steps = 500
+  t.learning_rate = 1.5e-3
+  t.warmup_steps = 300
   t.log_every = 100
   t.eval_every = 2000
   t.checkpoint_every = 500

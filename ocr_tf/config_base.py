@@ -62,6 +62,11 @@ def data_config() -> ml_collections.ConfigDict:
   d.spacing_em = (-0.05, 0.15)  # added to each advance
   d.max_overlap = 3  # at most this many consecutive letters may overlap one column
   d.margins_px = (0, 6)  # per side, around the line box (negative: tighter, ink is never cut)
+  # Crop boxes as PDF word boxes give them: True fits [baseline - a em, baseline + b em] (a, b drawn
+  # from the ranges below) instead of the font's whole line box and ink; ink beyond it is cut off.
+  d.crop_box = False
+  d.crop_ascent_em = (0.68, 0.8)
+  d.crop_descent_em = (0.18, 0.28)
   d.position = "random"  # 'random' or 'start' (top-left after margins)
   d.min_fit_em_px = 6.0  # text scaled to fit may not get smaller than this
   # Geometry.
@@ -259,6 +264,11 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _fail("corpus_title_probability", d.corpus_title_probability,
           f"plus data.corpus_upper_probability={d.corpus_upper_probability} must be <= 1")
   _range(d, "downscale_factor", lo=1.0, hi=8.0)
+  if not isinstance(d.get("crop_box", False), bool):
+    _fail("crop_box", d.crop_box, "must be True or False")
+  if "crop_ascent_em" in d:
+    _range(d, "crop_ascent_em", lo=0.2, hi=2.0)
+    _range(d, "crop_descent_em", lo=0.0, hi=1.0)
   address = d.get("data_service_address", "")
   if not isinstance(address, str):
     _fail("data_service_address", address, "expected HOST:PORT")

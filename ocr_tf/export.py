@@ -37,7 +37,7 @@ Preprocessing, identical in both signatures:
 2. The image is resized, keeping its aspect ratio, to fit the model's H x W
    (bilinear with antialiasing; an image already H x W is left untouched, so
    the model sees exactly its pixels), then centred on an H x W canvas filled
-   with the mean of its 1-pixel border (its background, for a text line).
+   with the median of its 1-pixel border (its background, for a text line).
    The generator places text at random in the canvas, so centring is as good
    as any other placement.
 3. Boxes are mapped back through the same scale and offset, and clipped to
@@ -201,7 +201,8 @@ def fit_image(image: tf.Tensor, height: int, width: int, channels: int) -> tuple
   resized = tf.cond(same, lambda: image,
                     lambda: tf.image.resize(image, tf.stack([nh, nw]), method="bilinear", antialias=True))
   border = tf.concat([image[:, 0, :, :], image[:, -1, :, :], image[:, :, 0, :], image[:, :, -1, :]], axis=1)
-  fill = tf.reduce_mean(border, axis=1)[:, None, None, :]
+  # The background: the border's median, which text touching the border (a tight crop) does not shift.
+  fill = tf.sort(border, axis=1)[:, tf.shape(border)[1] // 2][:, None, None, :]
   top, left = (height - nh) // 2, (width - nw) // 2
   paddings = [[0, 0], [top, height - nh - top], [left, width - nw - left], [0, 0]]
   placed = tf.pad(resized, paddings)

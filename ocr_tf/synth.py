@@ -129,8 +129,9 @@ class Generator:
         upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
         self._case_maps = tf.constant(upper)  # id -> id of its capital (itself if none)
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0)
-    # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor].
-    self._num_extra = 2 if (self._case_maps is not None or self._resample) else 0
+    self._crop = bool(d.get("crop_box", False))
+    # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent].
+    self._num_extra = 4 if (self._case_maps is not None or self._resample or self._crop) else 0
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -341,6 +342,10 @@ class Generator:
       e = offsets["extra"][0]
       lo, hi = float(d.downscale_factor[0]), float(d.downscale_factor[1])
       out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
+    if self._crop:
+      e = offsets["extra"][0]
+      (a0, a1), (b0, b1) = d.crop_ascent_em, d.crop_descent_em
+      out["crop"] = tf.stack([a0 + (a1 - a0) * u[:, e + 2], b0 + (b1 - b0) * u[:, e + 3]], axis=1) * self.pixel_size
     out["jpeg"] = tf.stack([tf.where(coin(42, d.jpeg_probability), 1.0, 0.0), uni(43, d.jpeg_quality)], 1)
     out["color"] = tf.stack([uni(44, d.contrast), uni(45, d.brightness), uni(46, d.saturation)], 1)
     # Two 32-bit keys for the per-pixel hash noise, from 16-bit halves of four uniforms.
@@ -517,13 +522,18 @@ class Generator:
     ink_y1 = tf.reduce_max(tf.where(has_ink, bottom, -inf), axis=1)
     line_x0 = tf.fill(tf.shape(asc), float(self.pen0))
     line_x1 = g["pen_end"]
-    line_y0 = base - asc
-    line_y1 = base + desc
     any_ink = ink_x1 > ink_x0
     bx0 = tf.where(any_ink, tf.minimum(line_x0, ink_x0), line_x0)
     bx1 = tf.where(any_ink, tf.maximum(line_x1, ink_x1), line_x1)
-    by0 = tf.where(any_ink, tf.minimum(line_y0, ink_y0), line_y0)
-    by1 = tf.where(any_ink, tf.maximum(line_y1, ink_y1), line_y1)
+    if self._crop:  # the word box of a document: fixed heights above and below the baseline; ink may pass it
+      line_y0 = base - p["crop"][:, 0]
+      line_y1 = base + p["crop"][:, 1]
+      by0, by1 = line_y0, line_y1
+    else:
+      line_y0 = base - asc
+      line_y1 = base + desc
+      by0 = tf.where(any_ink, tf.minimum(line_y0, ink_y0), line_y0)
+      by1 = tf.where(any_ink, tf.maximum(line_y1, ink_y1), line_y1)
     center = tf.stack([(bx0 + bx1) / 2, (by0 + by1) / 2], axis=1)
     theta = p["angle"] * (math.pi / 180.0)
     del theta
