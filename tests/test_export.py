@@ -197,7 +197,8 @@ def test_smaller_image_is_centred_and_boxes_map_back(loaded, model, samples, con
   out = serve(loaded, [tf.io.encode_png(x).numpy() for x in crop])
   crop_f = samples["float"][:, 8:24]
   border = np.concatenate([crop_f[:, 0], crop_f[:, -1], crop_f[:, :, 0], crop_f[:, :, -1]], axis=1)
-  canvas = np.broadcast_to(border.mean(axis=1)[:, None, None, :], samples["float"].shape).copy()
+  median = np.sort(border, axis=1)[:, border.shape[1] // 2]  # the border's median fills the canvas
+  canvas = np.broadcast_to(median[:, None, None, :], samples["float"].shape).copy()
   canvas[:, 8:24] = crop_f
   ref = keras_outputs(model, canvas.astype(np.float32), config.data.charset)
   assert list(out["text"]) == list(ref["text"])

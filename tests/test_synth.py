@@ -390,6 +390,57 @@ def test_corpus_words(atlas, tmp_path):
   check_labels(gen, b)
 
 
+def test_corpus_capitals_and_capitalized(atlas, tmp_path):
+  path = tmp_path / "words.txt"
+  path.write_text("alpha beta gamma delta epsilon", encoding="utf-8")
+  for changes, expect in (({"corpus_upper_probability": 1.0}, str.upper),
+                          ({"corpus_title_probability": 1.0}, lambda w: w[0].upper() + w[1:])):
+    gen = synth.Generator(data_variant(corpus=str(path), corpus_probability=1.0, **changes), atlas, 0)
+    b = to_numpy(gen.generate(list(range(16))))
+    texts = [t.decode("utf-8") for t in b["text"]]
+    assert all(t == expect(t.lower()) and t.lower() in "alpha beta gamma delta epsilon".split() for t in texts)
+    check_labels(gen, b)
+  mixed = synth.Generator(data_variant(corpus=str(path), corpus_probability=1.0, corpus_upper_probability=0.3,
+                                       corpus_title_probability=0.3), atlas, 0)
+  texts = [t.decode() for t in to_numpy(mixed.generate(list(range(64))))["text"]]
+  kinds = {("upper" if t.isupper() else "title" if t[0].isupper() else "lower") for t in texts}
+  assert kinds == {"upper", "title", "lower"}
+
+
+def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
+  m = synth._resample_matrix(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
+  np.testing.assert_allclose(m.numpy().sum(-1), 1.0, atol=1e-5)  # a flat image stays flat
+  np.testing.assert_allclose(m.numpy()[0], np.eye(40), atol=1e-6)
+  x = tf.random.stateless_uniform([4, 8, 40, 1], (1, 2))
+  y = synth._resample(x, tf.constant([3.0] * 4)).numpy()
+  assert np.abs(np.diff(y, axis=2)).mean() < np.abs(np.diff(x.numpy(), axis=2)).mean() * 0.6  # detail is lost
+
+
+def test_downscale_factor_range_changes_only_degraded_samples(atlas):
+  base = dict(blur_probability=0.0, jpeg_probability=0.0)
+  plain = synth.Generator(data_variant(**base, downscale_probability=0.0), atlas, 0).generate([0, 1, 2])
+  low = synth.Generator(data_variant(**base, downscale_probability=1.0, downscale_factor=(3.0, 3.0)),
+                        atlas, 0).generate([0, 1, 2])
+  np.testing.assert_array_equal(plain["clean"], low["clean"])
+  assert np.abs(np.diff(low["image"].numpy(), axis=2)).mean() < np.abs(np.diff(plain["image"].numpy(), axis=2)).mean()
+
+
+def test_crop_box_fits_the_document_word_box(atlas):
+  """Fitting [baseline - 0.7 em, baseline + 0.2 em] makes letters about 1.2-1.4x taller than fitting the line box."""
+  common = dict(min_length=1, max_length=3, font_px=(80.0, 80.0), margins_px=(0, 0), max_angle=0.0)  # height-bound
+  line = synth.Generator(data_variant(**common), atlas, 0).generate(list(range(12)))
+  crop = synth.Generator(data_variant(**common, crop_box=True, crop_ascent_em=(0.7, 0.7),
+                                      crop_descent_em=(0.2, 0.2)), atlas, 0).generate(list(range(12)))
+
+  def tallest(b):
+    boxes, n = b["letter_boxes"].numpy(), b["label_length"].numpy()
+    return np.array([max(bx[2] - bx[0] for bx in boxes[i, :n[i]]) for i in range(len(n))])
+
+  ratio = np.median(tallest(crop) / tallest(line))
+  assert 1.15 < ratio < 1.6, ratio
+  assert [t.decode() for t in crop["text"].numpy()] == [t.decode() for t in line["text"].numpy()]
+
+
 # --------------------------------------------- in-graph ops, three ways
 
 def three_ways(fn, *args):
