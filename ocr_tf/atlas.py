@@ -37,7 +37,6 @@ import dataclasses
 import io
 import os
 import zipfile
-import zlib
 from typing import Iterable
 
 import numpy as np

@@ -403,7 +403,7 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, checkpoint_dir: str
     try:
       status = checkpoint.restore(path)
       (status.expect_partial() if partial else status).assert_existing_objects_matched()
-    except (tf.errors.OpError, ValueError, AssertionError) as e:
+    except Exception as e:  # pylint: disable=broad-except  (a damaged file fails in many ways, IndexError among them)
       problems.append(f"{os.path.basename(path)}: {_first_line(e)}")
       logging.warning("checkpoint %s is unreadable (%s); falling back to the previous one", path, _first_line(e))
       continue

@@ -13,9 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

@@ -9,7 +9,6 @@ import string
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu"

@@ -1,0 +1,111 @@
+"""Nothing lost under faults: SIGKILL at random moments, corrupted and half-written checkpoints, failing writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+import pytest
+import tensorflow as tf
+
+from conftest import one_line
+from ocr_tf import train
+from test_train import subprocess_env, tiny_config  # noqa: F401  pylint: disable=unused-import
+
+
+def _checkpoint_files(workdir: str, step: int) -> list[str]:
+  return tf.io.gfile.glob(os.path.join(workdir, "checkpoints", f"ckpt-{step}.*"))
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(tmp_path_factory) -> str:
+  """A run of 3 steps with a checkpoint after each, kept as a template."""
+  workdir = str(tmp_path_factory.mktemp("faults") / "template")
+  train.train_and_evaluate(tiny_config(steps=3, checkpoint_every=1, keep_checkpoints=5), workdir)
+  assert train.checkpoint_candidates(os.path.join(workdir, "checkpoints"))[0].endswith("ckpt-3")
+  return workdir
+
+
+def test_a_finished_run_started_again_neither_trains_nor_evaluates(three_checkpoints, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(three_checkpoints, workdir)
+  records = train.read_metrics(workdir)
+  result = train.train_and_evaluate(tiny_config(steps=3, checkpoint_every=1, keep_checkpoints=5), workdir)
+  assert result["start_step"] == result["step"] == 3
+  assert train.read_metrics(workdir) == records
+  assert train.checkpoint_candidates(os.path.join(workdir, "checkpoints"))[0].endswith("ckpt-3")
+
+
+@pytest.mark.parametrize("damage", ["corrupted", "half_written"])
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(three_checkpoints, tmp_path, caplog, damage):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(three_checkpoints, workdir)
+  if damage == "corrupted":  # bytes of the newest checkpoint's data overwritten
+    (data,) = [p for p in _checkpoint_files(workdir, 3) if ".data-" in p]
+    size = os.path.getsize(data)
+    with open(data, "r+b") as f:
+      f.seek(size // 3)
+      f.write(b"\xde\xad\xbe\xef" * 64)
+      f.truncate(size - 100)
+  else:  # the process died after writing the data file, before the index
+    os.remove(os.path.join(workdir, "checkpoints", "ckpt-3.index"))
+  caplog.set_level(logging.WARNING)
+  result = train.train_and_evaluate(tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=5), workdir)
+  assert result["start_step"] == 2 and result["step"] == 4
+  warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert any("ckpt-3" in w and "falling back to the previous one" in w for w in warnings), warnings
+  assert train.checkpoint_candidates(os.path.join(workdir, "checkpoints"))[0].endswith("ckpt-4")
+
+
+def test_no_readable_checkpoint_is_one_line(three_checkpoints, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(three_checkpoints, workdir)
+  for path in tf.io.gfile.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")):
+    with open(path, "wb") as f:
+      f.write(b"not an index")
+  with pytest.raises(train.ConfigError) as e:
+    train.train_and_evaluate(tiny_config(steps=4), workdir)
+  one_line(e, "none of its 3 checkpoint(s) reads", "ckpt-3")
+
+
+def _make_unwritable(folder: str, monkeypatch) -> callable:
+  """Makes folder refuse new files, even to root (chattr +i); else makes checkpoint writes fail with ENOSPC."""
+  chattr = shutil.which("chattr")
+  if chattr and subprocess.run([chattr, "+i", folder], capture_output=True, check=False).returncode == 0:
+    return lambda: subprocess.run([chattr, "-i", folder], check=True)
+
+  def no_space(self, *args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+  monkeypatch.setattr(tf.train.CheckpointManager, "save", no_space)
+  return lambda: None
+
+
+def test_failing_checkpoint_write_is_one_line_and_keeps_the_previous_one(three_checkpoints, tmp_path, monkeypatch):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(three_checkpoints, workdir)
+  checkpoints = os.path.join(workdir, "checkpoints")
+  before = sorted(os.listdir(checkpoints))
+  restore = _make_unwritable(checkpoints, monkeypatch)
+  try:
+    with pytest.raises(train.CheckpointWriteError) as e:
+      train.train_and_evaluate(tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=5), workdir)
+  finally:
+    restore()
+  one_line(e, "cannot write the checkpoint of step 4", "ckpt-3 is intact", "run the same command to resume")
+  assert sorted(os.listdir(checkpoints)) == before
+  monkeypatch.undo()
+  result = train.train_and_evaluate(tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=5), workdir)
+  assert result["start_step"] == 3 and result["step"] == 4
+
+
+def test_five_sigkills_lose_nothing(tmp_path, subprocess_env):  # noqa: F811
+  """benchmarks/kill_restart.py at a small scale: every step and sample index once, weights bit-identical."""
+  from benchmarks import kill_restart
+  figures = kill_restart.run(str(tmp_path / "kills"), kills=5, steps=12, batch=8, min_wait=2.0, max_wait=14.0,
+                             seed=3, env=subprocess_env, log=lambda _: None)
+  assert figures["kills"] == 5, figures
+  assert figures["final_step"] == 12 and figures["steps_logged"], figures
+  assert figures["indices_missing"] == figures["indices_repeated"] == figures["indices_unexpected"] == 0
+  assert figures["variables"] > 100 and figures["variables_different"] == 0, figures
