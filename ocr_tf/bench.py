@@ -39,7 +39,9 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
   worth of work, the fair comparison with a single-threaded generator).
 
   RSS is read after the warm-up (rss_start_mb), at every progress line and at
-  the end; rss_window_max_mb is the largest of those readings.
+  the end; rss_window_max_mb is the largest of those readings. Throughput
+  is also reported over the first and the last tenth of the progress
+  windows (about 5 s each): rate_first_tenth, rate_last_tenth.
   """
   ds = input_pipeline.sample_dataset(generator, input_pipeline.index_dataset(batch_size), batch_size,
                                      num_parallel_calls=threads)
@@ -55,11 +57,13 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
   rss_max = rss_start
   wall0, cpu0 = time.perf_counter(), time.process_time()
   n, last_log = 0, wall0
+  windows = []  # (samples, seconds) between progress lines: throughput over the run
   while True:
     next(it)
     n += batch_size
     now = time.perf_counter()
     if now - last_log > 5:
+      windows.append((n - sum(w[0] for w in windows), now - last_log))
       rss = rss_mb()
       rss_max = max(rss_max, rss)
       log(f"bench: {n} samples, {n / (now - wall0):.1f} samples/s, rss {rss:.0f} MB")
@@ -68,7 +72,15 @@ def measure(generator: synth.Generator, batch_size: int, seconds: float, warmup_
       break
   wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
   rss_end = rss_mb()
+  tenth = max(1, len(windows) // 10)
+
+  def rate(ws):
+    return sum(w[0] for w in ws) / max(sum(w[1] for w in ws), 1e-9) if ws else n / wall
+
+  first, last = rate(windows[:tenth]), rate(windows[-tenth:])
   return {
+      "rate_first_tenth": first,
+      "rate_last_tenth": last,
       "samples": n,
       "seconds": wall,
       "samples_per_second": n / wall,

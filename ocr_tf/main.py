@@ -121,6 +121,8 @@ def cmd_bench(config) -> None:
         f"cpus_available={r['cpus_available']} rss_start_mb={r['rss_start_mb']:.0f} "
         f"rss_end_mb={r['rss_end_mb']:.0f} rss_window_max_mb={r['rss_window_max_mb']:.0f} "
         f"rss_growth_mb={r['rss_end_mb'] - r['rss_start_mb']:.0f} peak_rss_mb={r['peak_rss_mb']:.0f}")
+  print(f"rate_first_tenth={r['rate_first_tenth']:.1f} rate_last_tenth={r['rate_last_tenth']:.1f} "
+        f"throughput_last_over_first={r['rate_last_tenth'] / r['rate_first_tenth']:.3f}")
   print(f"samples_per_second={r['samples_per_second']:.1f} per_core={r['per_core']:.1f}")
 
 
