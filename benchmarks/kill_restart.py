@@ -4,8 +4,8 @@ r"""Kills training with SIGKILL at random moments, restarts it each time, and ch
 
 Runs `ocr-tf train` (configs/tiny.py, small batches, a checkpoint every step,
 train.deterministic and train.log_indices on) and kills it with SIGKILL
-after a random wait (uniform in --min_wait..--max_wait seconds, drawn with
---seed), --kills times, restarting it after each kill; the last start runs
+a random time (uniform in --min_wait..--max_wait seconds, drawn with --seed)
+after that start logged its first training step, --kills times, restarting it after each kill; the last start runs
 to --steps. Then it trains the same config uninterrupted in another folder
 and compares:
 
@@ -15,7 +15,7 @@ and compares:
     equal bit for bit.
 
 The last line is JSON with kills, killed_at (the newest checkpoint at each
-kill, or null before the first), final_step, steps_logged, indices_missing,
+kill), final_step, steps_logged, indices_missing,
 indices_repeated, variables, variables_different and ok.
 """
 
@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from absl import app, flags
 
@@ -36,8 +37,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the two runs (emptie
 _KILLS = flags.DEFINE_integer("kills", 5, "SIGKILLs before the run may finish.", lower_bound=0)
 _STEPS = flags.DEFINE_integer("steps", 40, "train.steps.", lower_bound=1)
 _BATCH = flags.DEFINE_integer("batch_size", 8, "train.batch_size.", lower_bound=1)
-_MIN_WAIT = flags.DEFINE_float("min_wait", 4.0, "Shortest wait before a kill (s).")
-_MAX_WAIT = flags.DEFINE_float("max_wait", 25.0, "Longest wait before a kill (s).")
+_MIN_WAIT = flags.DEFINE_float("min_wait", 0.0, "Shortest time from a start's first step to its kill (s).")
+_MAX_WAIT = flags.DEFINE_float("max_wait", 10.0, "Longest time from a start's first step to its kill (s).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the waits.")
 
 
@@ -63,6 +64,21 @@ def variables(workdir: str) -> dict:
           if k not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
 
 
+def _first_step(log_path: str, process: subprocess.Popen) -> float | None:
+  """Waits until this start of the run logs a training step; its monotonic time (None: it exited first)."""
+  with open(log_path, encoding="utf-8", errors="replace") as f:
+    f.seek(0, os.SEEK_END)
+    while True:
+      line = f.readline()
+      if not line:
+        if process.poll() is not None:
+          return None
+        time.sleep(0.05)
+        continue
+      if "] step " in line:
+        return time.monotonic()
+
+
 def run(root: str, kills: int, steps: int, batch: int, min_wait: float, max_wait: float, seed: int,
         env: dict | None = None, log=print) -> dict:
   """The whole experiment; returns the figures (see the module docstring)."""
@@ -81,15 +97,18 @@ def run(root: str, kills: int, steps: int, batch: int, min_wait: float, max_wait
           raise RuntimeError(f"the last start failed (exit {process.returncode}); see {root}/killed.log")
         break
       wait = rng.uniform(min_wait, max_wait)
+      began = _first_step(out.name, process)  # the clock starts when this start trains its first step
+      if began is None:
+        raise RuntimeError(f"start {k + 1} ended before training (exit {process.returncode}); see {out.name}")
       try:
-        process.wait(timeout=wait)
+        process.wait(timeout=max(0.0, wait - (time.monotonic() - began)))
         log(f"start {k + 1} finished before its kill at {wait:.1f} s")
         break
       except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
       killed.append(newest_step(workdir))
-      log(f"kill {k + 1}: SIGKILL after {wait:.1f} s, newest checkpoint: step {killed[-1]}")
+      log(f"kill {k + 1}: SIGKILL {wait:.1f} s into training, newest checkpoint: step {killed[-1]}")
   whole = os.path.join(root, "whole")
   with open(os.path.join(root, "whole.log"), "w", encoding="utf-8") as out:
     subprocess.run(train_command(whole, steps, batch), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

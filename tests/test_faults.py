@@ -103,9 +103,9 @@ def test_failing_checkpoint_write_is_one_line_and_keeps_the_previous_one(three_c
 def test_five_sigkills_lose_nothing(tmp_path, subprocess_env):  # noqa: F811
   """benchmarks/kill_restart.py at a small scale: every step and sample index once, weights bit-identical."""
   from benchmarks import kill_restart
-  figures = kill_restart.run(str(tmp_path / "kills"), kills=5, steps=12, batch=8, min_wait=2.0, max_wait=14.0,
+  figures = kill_restart.run(str(tmp_path / "kills"), kills=5, steps=40, batch=8, min_wait=0.0, max_wait=1.0,
                              seed=3, env=subprocess_env, log=lambda _: None)
   assert figures["kills"] == 5, figures
-  assert figures["final_step"] == 12 and figures["steps_logged"], figures
+  assert figures["final_step"] == 40 and figures["steps_logged"], figures
   assert figures["indices_missing"] == figures["indices_repeated"] == figures["indices_unexpected"] == 0
   assert figures["variables"] > 100 and figures["variables_different"] == 0, figures

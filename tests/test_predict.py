@@ -277,3 +277,43 @@ def test_default_model_is_used_without_model(capsys, monkeypatch, tmp_path):
   with pytest.raises(predict.PredictError) as e:
     predict.default_model_path()
   assert "default model is missing" in str(e.value) and "--model" in str(e.value)
+
+
+def _word_png(text: str, path: str, font: str, size: int = 15, angle: float = 0.0) -> None:
+  """A word as a document gives it: Pillow text, tight box (ascent + descent), optionally turned."""
+  from PIL import Image, ImageDraw, ImageFont
+  face = ImageFont.truetype(font, size)
+  ascent, descent = face.getmetrics()
+  width = int(face.getlength(text)) + 2
+  image = Image.new("L", (width, ascent + descent), 255)
+  ImageDraw.Draw(image).text((1, 0), text, font=face, fill=0)
+  if angle:
+    image = image.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=255)
+  image.save(path)
+
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.mark.skipif(not os.path.isfile(predict.DEFAULT_MODEL + "/saved_model.pb"), reason="no shipped model")
+@pytest.mark.skipif(not os.path.isfile(DEJAVU), reason="needs Debian's fonts-dejavu-core (.ci/run installs it)")
+def test_shipped_model_reads_words_without_model_flag(tmp_path, capsys):
+  words = ["Training", "without", "collected", "data", "Model2026"]
+  files = []
+  for k, word in enumerate(words):
+    path = str(tmp_path / f"w{k}.png")
+    _word_png(word, path, DEJAVU, size=14 + 3 * k, angle=(-3.0 if k == 2 else 0.0))
+    files.append(path)
+  blank = str(tmp_path / "blank.png")
+  with open(blank, "wb") as f:
+    f.write(tf.io.encode_png(np.full((20, 80, 1), 250, np.uint8)).numpy())
+  import subprocess
+  import sys
+  from conftest import ROOT
+  result = subprocess.run([sys.executable, "-m", "ocr_tf.main", "predict", *files, blank], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  got = [line.split("\t") for line in result.stdout.strip().splitlines()]
+  assert [g[1] for g in got[:-1]] == words, got
+  assert got[-1][1:3] == ["", "0.0000"]  # blank: empty text, no confidence
