@@ -17,12 +17,7 @@ of the resolution scaled back up (a 13-27 px tall crop fitted to 32 px).
 Training and the figures it reached are in ocr_tf/assets/MODEL_CARD.md.
 """
 
-import os
-
-import ocr_tf
 from ocr_tf import config_base
-
-WORDS = os.path.join(os.path.dirname(ocr_tf.__file__), "assets", "words.txt")
 
 
 def get_config():
@@ -30,7 +25,7 @@ def get_config():
   d = config.data
   d.height, d.width, d.channels = 32, 256, 1
   d.min_length, d.max_length = 1, 32
-  d.corpus = WORDS
+  d.corpus = "words"  # ocr_tf/assets/words.txt
   d.corpus_probability = 0.65
   d.corpus_upper_probability = 0.2
   d.corpus_title_probability = 0.25

@@ -26,6 +26,16 @@ import ml_collections
 ALNUM = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
+SHIPPED_CORPORA = {"words": os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "words.txt")}
+
+
+def corpus_path(corpus: str) -> str:
+  """data.corpus as a file path: a shipped corpus by name ('words'), else the path itself."""
+  if corpus in SHIPPED_CORPORA and not os.path.isfile(corpus):
+    return SHIPPED_CORPORA[corpus]
+  return corpus
+
+
 class ConfigError(ValueError):
   """An invalid configuration value. The message names the field and the value."""
 
@@ -43,7 +53,7 @@ def data_config() -> ml_collections.ConfigDict:
   # Text.
   d.min_length = 1
   d.max_length = 16
-  d.corpus = ""  # a text file; its words (or lines) are sampled with corpus_probability
+  d.corpus = ""  # a text file, or 'words' (the shipped English word list); sampled with corpus_probability
   d.corpus_mode = "words"  # 'words' or 'lines'
   d.corpus_probability = 0.0
   d.corpus_upper_probability = 0.0  # a corpus entry is set in CAPITALS ...
@@ -243,8 +253,8 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   if d.corpus_probability > 0 and not d.corpus:
     _fail("corpus_probability", d.corpus_probability, "needs data.corpus (a text file)")
   if d.corpus:
-    if not os.path.isfile(d.corpus):
-      _fail("corpus", d.corpus, "no such file")
+    if not isinstance(d.corpus, str) or not os.path.isfile(corpus_path(d.corpus)):
+      _fail("corpus", d.corpus, "no such file (nor a shipped corpus name: words)")
     if d.corpus_mode not in ("words", "lines"):
       _fail("corpus_mode", d.corpus_mode, "must be 'words' or 'lines'")
   ratio = d.get("real_ratio", 0.0)

@@ -57,6 +57,7 @@ from tensorflow.compiler.tf2xla.python import xla as _xla
 
 from ocr_tf import atlas as atlas_lib
 from ocr_tf import charset as charset_lib
+from ocr_tf import config_base
 from ocr_tf.config_base import ConfigError, validate_data
 
 # Number of scalar uniforms drawn per sample (see _draw_scalars).
@@ -124,7 +125,8 @@ class Generator:
     self._corpus = None
     self._case_maps = None  # id -> id of its capital, when corpus entries may change case
     if d.corpus:
-      self._corpus = charset_lib.load_corpus(d.corpus, d.corpus_mode, self.charset, self.L)
+      self._corpus = charset_lib.load_corpus(config_base.corpus_path(d.corpus), d.corpus_mode, self.charset,
+                                             self.L)
       if d.corpus_upper_probability + d.corpus_title_probability > 0:
         upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
         self._case_maps = tf.constant(upper)  # id -> id of its capital (itself if none)
