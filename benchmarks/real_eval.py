@@ -80,6 +80,22 @@ def _angles(folder: str) -> dict[str, float]:
     return {name: float(v) for name, v in (line.rstrip("\n").split("\t") for line in f if line.strip())}
 
 
+def _by_source(data: str, names, truths, ours, theirs) -> dict:
+  """CER of both per source document (sources.tsv of real_words.py), when the set has one."""
+  path = os.path.join(data, "sources.tsv")
+  if not os.path.exists(path):
+    return {}
+  with open(path, encoding="utf-8") as f:
+    source = {row[0]: row[1] for row in (line.rstrip("\n").split("\t") for line in list(f)[1:]) if len(row) > 1}
+  groups: dict = {}
+  for name, t, o, th in zip(names, truths, ours, theirs):
+    if name in source:
+      groups.setdefault(source[name], []).append((t, o, th))
+  return {src: {"n": len(rows), "ocr_tf_cer": tesseract_lib.cer([o for _, o, _ in rows], [t for t, _, _ in rows]),
+                "tesseract_cer": tesseract_lib.cer([th for _, _, th in rows], [t for t, _, _ in rows])}
+          for src, rows in sorted(groups.items())}
+
+
 def blank_images(model, out: dict) -> None:
   """What the model says of images with no text."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -140,12 +156,17 @@ def main(argv):
       errs = [abs(p.angle - angles[nm]) for p, nm in zip(preds, names) if p.ok and nm in angles]
       r["angle_mae"] = float(np.mean(errs)) if errs else float("nan")
       r["angle_within_1deg"] = float(np.mean(np.array(errs) <= 1.0)) if errs else float("nan")
+    by_source = _by_source(_DATA.value, names, truths, ours, theirs)
+    if by_source:
+      r["by_source"] = by_source
+      for src, v in by_source.items():
+        print(f"  {set_name} {src}: n={v['n']} ocr_tf_cer={v['ocr_tf_cer']:.4f} tesseract_cer={v['tesseract_cer']:.4f}")
     results["sets"][set_name] = r
     wrong = [(nm, t, o) for nm, t, o in zip(names, truths, ours) if t != o]
     for nm, t, o in wrong[:_SHOW.value]:
       print(f"  {set_name} {nm}: {t!r} read as {o!r}")
     print(f"set={set_name} " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                        for k, v in r.items()), flush=True)
+                                        for k, v in r.items() if k != "by_source"), flush=True)
   # Speed: both read the same files, ocr_tf in batches after a warm-up batch.
   predict.predict_files(model, speed_paths[:_BATCH.value], batch_size=_BATCH.value)
   began = time.perf_counter()
