@@ -14,7 +14,19 @@ atlas' own italics, rotation within +-5 degrees. Every degradation of the
 default distribution, at milder strength, plus renderings at 1/1.2 to 1/3
 of the resolution scaled back up (a 13-27 px tall crop fitted to 32 px).
 
-Training and the figures it reached are in ocr_tf/assets/MODEL_CARD.md.
+The shipped model (ocr_tf/assets/default_model) was trained with this config
+in two stages on 2 CPU cores, about 100 minutes of wall time in all (details
+and commits in ocr_tf/assets/MODEL_CARD.md):
+
+  ocr-tf train --config=configs/words.py --workdir=RUN1     # at f6aa796, without crop boxes: 6500 steps
+  ocr-tf train --config=configs/words.py --workdir=RUN2 --config.train.init_from=RUN1   # 8000 steps, then
+  ocr-tf train --config=configs/words.py --workdir=RUN2 --config.train.init_from=RUN1 --config.train.steps=12500
+
+Step 12500, on 1024 validation samples: CER 0.0503, word accuracy 0.838,
+angle MAE 0.57 degrees, letter F1 0.968, clean PSNR 23.2 dB. On real word
+crops from PDF manuals (benchmarks/real_eval.py): CER 2.29% clean (Tesseract
+8.52%), 8.67% rotated and degraded (Tesseract 9.83%), 23.1% on random strings
+in unseen fonts (Tesseract 43.9%); 43.5 times Tesseract's images/s.
 """
 
 from ocr_tf import config_base
