@@ -22,7 +22,7 @@ setup(
     ],
     extras_require={
         "atlas": ["pillow", "fonttools"],
-        "test": ["pytest", "fonttools"],
+        "test": ["pytest", "pytest-xdist", "fonttools"],
     },
     entry_points={"console_scripts": ["ocr-tf=ocr_tf.main:run"]},
     license="Apache-2.0",
