@@ -400,11 +400,6 @@ def test_corpus_capitals_and_capitalized(atlas, tmp_path):
     texts = [t.decode("utf-8") for t in b["text"]]
     assert all(t == expect(t.lower()) and t.lower() in "alpha beta gamma delta epsilon".split() for t in texts)
     check_labels(gen, b)
-  mixed = synth.Generator(data_variant(corpus=str(path), corpus_probability=1.0, corpus_upper_probability=0.3,
-                                       corpus_title_probability=0.3), atlas, 0)
-  texts = [t.decode() for t in to_numpy(mixed.generate(list(range(64))))["text"]]
-  kinds = {("upper" if t.isupper() else "title" if t[0].isupper() else "lower") for t in texts}
-  assert kinds == {"upper", "title", "lower"}
 
 
 def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
