@@ -35,12 +35,6 @@ import time
 from absl import app, flags
 import numpy as np
 
-_MODEL = flags.DEFINE_string("model", None, "SavedModel folder (default: the shipped model).")
-_INPUTS = flags.DEFINE_integer("inputs", 10_000, "Inputs through serving_default.", lower_bound=1)
-_CLI = flags.DEFINE_integer("cli_inputs", 2000, "Of those, how many `ocr-tf predict` reads from files.",
-                            lower_bound=0)
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-_MAX_SECONDS = flags.DEFINE_float("max_seconds", 5.0, "Longest a single input may take.")
 
 
 def rss_mb() -> float:
@@ -171,14 +165,28 @@ def fuzz(model_dir: str, inputs: int, cli_inputs: int, seed: int, max_seconds: f
   return figures
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a script, so tests can import this module)."""
+  flags.DEFINE_string("model", None, "SavedModel folder (default: the shipped model).")
+  flags.DEFINE_integer("inputs", 10_000, "Inputs through serving_default.", lower_bound=1)
+  flags.DEFINE_integer("cli_inputs", 2000, "Of those, how many `ocr-tf predict` reads from files.",
+                       lower_bound=0)
+  flags.DEFINE_integer("seed", 0, "Random seed.")
+  flags.DEFINE_float("max_seconds", 5.0, "Longest a single input may take.")
+
+
 def main(argv):
   del argv
   from ocr_tf import predict  # pylint: disable=import-outside-toplevel
-  model = _MODEL.value or predict.default_model_path()
-  figures = fuzz(model, _INPUTS.value, _CLI.value, _SEED.value, _MAX_SECONDS.value)
+  model = FLAGS.model or predict.default_model_path()
+  figures = fuzz(model, FLAGS.inputs, FLAGS.cli_inputs, FLAGS.seed, FLAGS.max_seconds)
   print(json.dumps(figures))
   sys.exit(0 if figures["ok"] else 1)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -33,13 +33,6 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the two runs (emptied first).", required=True)
-_KILLS = flags.DEFINE_integer("kills", 5, "SIGKILLs before the run may finish.", lower_bound=0)
-_STEPS = flags.DEFINE_integer("steps", 40, "train.steps.", lower_bound=1)
-_BATCH = flags.DEFINE_integer("batch_size", 8, "train.batch_size.", lower_bound=1)
-_MIN_WAIT = flags.DEFINE_float("min_wait", 0.0, "Shortest time from a start's first step to its kill (s).")
-_MAX_WAIT = flags.DEFINE_float("max_wait", 10.0, "Longest time from a start's first step to its kill (s).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the waits.")
 
 
 def train_command(workdir: str, steps: int, batch: int) -> list[str]:
@@ -128,13 +121,28 @@ def run(root: str, kills: int, steps: int, batch: int, min_wait: float, max_wait
   return figures
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a script, so tests can import this module)."""
+  flags.DEFINE_string("workdir", None, "Folder for the two runs (emptied first).", required=True)
+  flags.DEFINE_integer("kills", 5, "SIGKILLs before the run may finish.", lower_bound=0)
+  flags.DEFINE_integer("steps", 40, "train.steps.", lower_bound=1)
+  flags.DEFINE_integer("batch_size", 8, "train.batch_size.", lower_bound=1)
+  flags.DEFINE_float("min_wait", 0.0, "Shortest time from a start's first step to its kill (s).")
+  flags.DEFINE_float("max_wait", 10.0, "Longest time from a start's first step to its kill (s).")
+  flags.DEFINE_integer("seed", 0, "Seed of the waits.")
+
+
 def main(argv):
   del argv
-  figures = run(_WORKDIR.value, _KILLS.value, _STEPS.value, _BATCH.value, _MIN_WAIT.value, _MAX_WAIT.value,
-                _SEED.value)
+  figures = run(FLAGS.workdir, FLAGS.kills, FLAGS.steps, FLAGS.batch_size, FLAGS.min_wait, FLAGS.max_wait,
+                FLAGS.seed)
   print(json.dumps(figures))
   sys.exit(0 if figures["ok"] else 1)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
