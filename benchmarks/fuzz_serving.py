@@ -37,11 +37,6 @@ import numpy as np
 
 
 
-def rss_mb() -> float:
-  with open("/proc/self/statm", encoding="ascii") as f:
-    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def valid_image(rng: random.Random) -> bytes:
   """A valid image file of a random format, size and mode."""
   from PIL import Image  # pylint: disable=import-outside-toplevel
@@ -109,6 +104,7 @@ def error_kind(message: str) -> str:
 def fuzz(model_dir: str, inputs: int, cli_inputs: int, seed: int, max_seconds: float, log=print) -> dict:
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from ocr_tf import predict  # pylint: disable=import-outside-toplevel
+  from ocr_tf.bench import rss_mb  # pylint: disable=import-outside-toplevel
   signature = predict.load_model(model_dir).signatures["serving_default"]
   rng = random.Random(seed)
   made = [fuzz_input(rng) for _ in range(inputs)]

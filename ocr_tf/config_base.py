@@ -36,6 +36,18 @@ def corpus_path(corpus: str) -> str:
   return corpus
 
 
+def normalize_address(address: str) -> str:
+  """A tf.data service address: 'host:port' or 'grpc://host:port' -> 'grpc://host:port'; ValueError otherwise."""
+  address = address.strip()
+  if "://" not in address:
+    address = "grpc://" + address
+  protocol, _, rest = address.partition("://")
+  host, _, port = rest.rpartition(":")
+  if protocol != "grpc" or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    raise ValueError(f"{address!r}: expected HOST:PORT or grpc://HOST:PORT")
+  return address
+
+
 class ConfigError(ValueError):
   """An invalid configuration value. The message names the field and the value."""
 
@@ -283,9 +295,8 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   if not isinstance(address, str):
     _fail("data_service_address", address, "expected HOST:PORT")
   if address:
-    from ocr_tf import data_service  # pylint: disable=import-outside-toplevel
     try:
-      data_service.normalize_address(address)
+      normalize_address(address)
     except ValueError:
       _fail("data_service_address", address, "expected HOST:PORT or grpc://HOST:PORT")
   if d.get("data_service_on_loss", "local") not in ("local", "stop"):

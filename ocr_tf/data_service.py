@@ -36,23 +36,13 @@ from typing import Any, Callable, Iterator, Mapping
 from absl import logging
 import tensorflow as tf
 
+from ocr_tf.config_base import normalize_address
+
 ON_LOSS = ("local", "stop")
 
 
 class DataServiceError(RuntimeError):
   """The service lost a batch (or stopped) and data.data_service_on_loss is 'stop'."""
-
-
-def normalize_address(address: str) -> str:
-  """'host:port' or 'grpc://host:port' -> 'grpc://host:port'."""
-  address = address.strip()
-  if "://" not in address:
-    address = "grpc://" + address
-  protocol, _, rest = address.partition("://")
-  host, _, port = rest.rpartition(":")
-  if protocol != "grpc" or not host or not port.isdigit() or not 0 < int(port) < 65536:
-    raise ValueError(f"{address!r}: expected HOST:PORT or grpc://HOST:PORT")
-  return address
 
 
 # ------------------------------------------------------------------ servers
@@ -180,8 +170,7 @@ class OrderedStream:
     deadline = time.monotonic() + (min(self._timeout, 0.5) if self._starved else self._timeout)
     with self._cond:
       while unit not in self._buffer:
-        newer = sum(1 for u in self._buffer if u > unit)
-        if newer >= self._lookahead:
+        if len(self._buffer) >= self._lookahead:  # every buffered unit is newer than the awaited one
           why = "overtaken"
           break
         if self._done:

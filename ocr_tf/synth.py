@@ -123,17 +123,17 @@ class Generator:
     self._check_fit(sp_px)
     self._blur_radius = int(math.ceil(2.5 * d.blur_sigma[1]))  # taps to 2.5 sigma
     self._corpus = None
-    self._case_maps = None  # id -> id of its capital, when corpus entries may change case
+    self._capitals = None  # id -> id of its capital, when corpus entries may change case
     if d.corpus:
       self._corpus = charset_lib.load_corpus(config_base.corpus_path(d.corpus), d.corpus_mode, self.charset,
                                              self.L)
       if d.corpus_upper_probability + d.corpus_title_probability > 0:
         upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
-        self._case_maps = tf.constant(upper)  # id -> id of its capital (itself if none)
+        self._capitals = tf.constant(upper)  # itself when it has none
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0)
     self._crop = bool(d.get("crop_box", False))
     # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent].
-    self._num_extra = 4 if (self._case_maps is not None or self._resample or self._crop) else 0
+    self._num_extra = 4 if (self._capitals is not None or self._resample or self._crop) else 0
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -224,8 +224,8 @@ class Generator:
       j = tf.minimum(tf.cast(u[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
       use = u[3] < float(d.corpus_probability)
       word = tf.constant(corpus_ids)[j]
-      if self._case_maps is not None:
-        upper = self._case_maps
+      if self._capitals is not None:
+        upper = self._capitals
         e = offsets["extra"][0]
         p_upper = float(d.corpus_upper_probability)
         p_title = p_upper + float(d.corpus_title_probability)
