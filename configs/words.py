@@ -41,10 +41,12 @@ def get_config():
   d.corpus_probability = 0.65
   d.corpus_upper_probability = 0.2
   d.corpus_title_probability = 0.25
+  d.short_probability = 0.3  # pages give many words of 1-4 letters
+  d.short_length = (1, 4)
   d.font_px = (18.0, 44.0)  # line box fills 32 px at about 26 px per em: most samples are fitted
   d.margins_px = (-2, 3)
   d.crop_box = True  # fit the word box a PDF gives (about 0.9-1 em tall), not the font's line box
-  d.crop_ascent_em = (0.66, 0.86)
+  d.crop_ascent_em = (0.63, 0.82)
   d.crop_descent_em = (0.17, 0.3)
   d.spacing_em = (-0.03, 0.06)  # set text: letters close to their advances
   d.min_fit_em_px = 5.0
@@ -53,12 +55,12 @@ def get_config():
   d.long_scratches = (0, 1)
   d.long_scratch_length = (2, 120)
   d.paper_level = (0.7, 1.0)
-  d.contrast = (0.5, 1.0)
+  d.contrast = (0.3, 1.0)
   d.ink_level = (0.0, 0.4)
   d.background_noise = (0.0, 0.2)
-  d.grain = (0.0, 0.2)
-  d.blur_probability = 0.4
-  d.blur_sigma = (0.0, 1.0)
+  d.grain = (0.0, 0.3)
+  d.blur_probability = 0.5
+  d.blur_sigma = (0.0, 1.5)
   d.downscale_probability = 0.45
   d.downscale_factor = (1.2, 3.0)
   d.jpeg_quality = (30, 80)
@@ -79,4 +81,5 @@ def get_config():
   t.checkpoint_every = 500
   t.eval_samples = 1024
   t.eval_batch_size = 32
+  t.loss.weights.angle = 0.4
   return config

@@ -132,8 +132,11 @@ class Generator:
         self._capitals = tf.constant(upper)  # itself when it has none
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0)
     self._crop = bool(d.get("crop_box", False))
-    # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent].
-    self._num_extra = 4 if (self._capitals is not None or self._resample or self._crop) else 0
+    self._short = float(d.get("short_probability", 0.0)) > 0
+    # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent,
+    # short length, short coin]; the last two only with short strings, so earlier configs keep their samples.
+    self._num_extra = 6 if self._short else (4 if (self._capitals is not None or self._resample or self._crop)
+                                             else 0)
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -234,6 +237,11 @@ class Generator:
         word = tf.where((u[e] >= p_upper) & (u[e] < p_title) & first, tf.gather(upper, word), capitals)
       ids = tf.where(use, word, ids)
       length = tf.where(use, tf.constant(corpus_len)[j], length)
+    if self._short:  # cut to a short length: a word's first letters, or a short random string
+      e = offsets["extra"][0]
+      s0, s1 = (int(v) for v in d.short_length)
+      cut = s0 + tf.minimum(tf.cast(u[e + 4] * (s1 - s0 + 1), tf.int32), s1 - s0)
+      length = tf.where(u[e + 5] < float(d.short_probability), tf.minimum(length, cut), length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
     return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
