@@ -71,7 +71,7 @@ def data_config() -> ml_collections.ConfigDict:
   d.corpus_upper_probability = 0.0  # a corpus entry is set in CAPITALS ...
   d.corpus_title_probability = 0.0  # ... or with its first letter capitalized
   d.short_probability = 0.0  # a string (word or random) is cut to a length drawn from short_length ...
-  d.short_length = (1, 4)  # ... as pages give many short words
+  d.short_length = (1, 4)  # ... (below min_length too), as pages give many short words
   # Real labelled images (a folder with labels.tsv: filename<TAB>text; see ocr_tf.real_data).
   d.real_dir = ""  # mixed into the training stream ...
   d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
@@ -293,8 +293,6 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     if isinstance(p_short, bool) or not isinstance(p_short, (int, float)) or not 0.0 <= p_short <= 1.0:
       _fail("short_probability", p_short, "a probability must be in [0, 1]")
     _range(d, "short_length", lo=1, hi=1024, integer=True)
-    if p_short > 0 and d.short_length[0] < d.min_length:
-      _fail("short_length", tuple(d.short_length), f"starts below data.min_length={d.min_length}")
   if not isinstance(d.get("crop_box", False), bool):
     _fail("crop_box", d.crop_box, "must be True or False")
   if "crop_ascent_em" in d:

@@ -29,8 +29,9 @@ def test_shipped_configs_are_valid():
   import configs.default  # pylint: disable=import-outside-toplevel
   import configs.seed  # pylint: disable=import-outside-toplevel
   import configs.tiny  # pylint: disable=import-outside-toplevel
-  for module in (configs.tiny, configs.default, configs.seed):
-    config_base.validate_data(module.get_config().data)
+  import configs.words  # pylint: disable=import-outside-toplevel
+  for module in (configs.tiny, configs.default, configs.seed, configs.words):
+    config_base.validate_config(module.get_config())
 
 
 @pytest.mark.parametrize("field,value", [
@@ -40,6 +41,7 @@ def test_shipped_configs_are_valid():
     ("font_px", (30.0, 20.0)), ("jpeg_quality", (0, 60)), ("blur_sigma", (0.0, 9.0)),
     ("paper_level", (0.5, 1.5)), ("paper_tint", 2.0), ("morph_close_open", (-5, 1)),
     ("min_fit_em_px", 0.0), ("charset", "abca"), ("charset", ""),
+    ("short_length", (0, 3)), ("short_length", (4, 2)), ("short_probability", 1.5),
 ])
 def test_bad_value(field, value):
   check_bad_value(field, value)

@@ -171,27 +171,33 @@ def test_config_errors(changes, expected, folder, tmp_path):
   assert str(e.value) == expected or str(e.value).startswith(expected), str(e.value)
 
 
-def test_training_mixes_real_images_and_reports_them_as_a_source(folder, tmp_path):
+@pytest.fixture(scope="module")
+def mixed_run(folder, tmp_path_factory):
+  """One step of the tiny config with real images mixed in and evaluated as their own source."""
   config = tiny_config()
   config.data.real_dir = folder
   config.data.real_ratio = 0.5
   config.data.real_validation_dir = folder
-  result = train.train_and_evaluate(config, str(tmp_path))
+  workdir = str(tmp_path_factory.mktemp("mixed"))
+  return config, workdir, train.train_and_evaluate(config, workdir)
+
+
+def test_training_mixes_real_images_and_reports_them_as_a_source(mixed_run, tmp_path):
+  config, workdir, result = mixed_run
   assert result["step"] == 1
   assert all(math.isfinite(v) for v in result["losses"].values()), result["losses"]
-  record = train.read_metrics(str(tmp_path))[-1]
+  record = train.read_metrics(workdir)[-1]
   for key in ("cer", "word_accuracy", "real/cer", "real/word_accuracy", "real/loss/ctc"):
     assert math.isfinite(record[key]), (key, record)
   assert "real/angle_mae" not in record
+  config = config.copy_and_resolve_references()
   config.data.real_validation_dir = str(tmp_path / "absent")
   with pytest.raises(ConfigError, match="no such folder"):
     train.train_and_evaluate(config, str(tmp_path / "other"))
 
 
-def test_fine_tuning_starts_from_another_runs_weights(folder, tmp_path):
-  base = tiny_config()
-  first = str(tmp_path / "first")
-  train.train_and_evaluate(base, first)
+def test_fine_tuning_starts_from_another_runs_weights(folder, mixed_run, tmp_path):
+  first = mixed_run[1]
   tuned = tiny_config()
   tuned.train.steps = 0  # no update: the checkpoint written at the start holds the initial weights
   tuned.train.init_from = first

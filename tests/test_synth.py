@@ -19,7 +19,7 @@ from ocr_tf import synth
 NUM_TINY = 200
 NUM_SEED = 50
 SEED_BATCH = 25
-SEED_ALONE = 10
+SEED_ALONE = 5
 INK = 0.1  # a clean-target pixel with 1 - clean above this is ink
 TOLERANCE_PX = 1.0
 
@@ -180,7 +180,9 @@ def check_labels(gen: synth.Generator, b: dict) -> None:
     text = b["text"][i].decode("utf-8")
     n = int(b["label_length"][i])
     assert n == len(text)
-    assert gen.config.min_length <= n <= gen.config.max_length
+    shortest = min(gen.config.min_length, gen.config.short_length[0]) if gen.config.short_probability else \
+        gen.config.min_length
+    assert shortest <= n <= gen.config.max_length
     assert chars.decode(b["labels"][i][:n]) == text
     assert not b["labels"][i][n:].any()
     np.testing.assert_array_equal(b["letter_mask"][i], np.arange(gen.L) < n)
@@ -400,6 +402,26 @@ def test_corpus_capitals_and_capitalized(atlas, tmp_path):
     texts = [t.decode("utf-8") for t in b["text"]]
     assert all(t == expect(t.lower()) and t.lower() in "alpha beta gamma delta epsilon".split() for t in texts)
     check_labels(gen, b)
+
+
+def test_short_strings_are_cut_words_or_short_random_strings(atlas, tmp_path):
+  path = tmp_path / "words.txt"
+  path.write_text("alphabet betatron gammaray", encoding="utf-8")
+  words = "alphabet betatron gammaray".split()
+  gen = synth.Generator(data_variant(corpus=str(path), corpus_probability=0.5, min_length=6, max_length=12,
+                                     short_probability=1.0, short_length=(1, 3)), atlas, 0)
+  b = to_numpy(gen.generate(list(range(48))))
+  texts = [t.decode("utf-8") for t in b["text"]]
+  assert {len(t) for t in texts} == {1, 2, 3}, texts
+  assert any(any(w.startswith(t) for w in words) and len(t) == 3 for t in texts)  # a word's first letters
+  check_labels(gen, b)
+  some = synth.Generator(data_variant(min_length=6, max_length=12, short_probability=0.5), atlas, 0)
+  lengths = to_numpy(some.generate(list(range(64))))["label_length"]
+  assert 10 < (lengths <= 4).sum() < 54 and (lengths >= 6).sum() > 10
+  # Off (the default): the samples of configs without it are unchanged.
+  plain = to_numpy(synth.Generator(data_variant(), atlas, 0).generate([0, 1]))
+  zero = to_numpy(synth.Generator(data_variant(short_probability=0.0), atlas, 0).generate([0, 1]))
+  np.testing.assert_array_equal(plain["image"], zero["image"])
 
 
 def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
