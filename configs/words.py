@@ -71,6 +71,7 @@ def get_config():
   m.decoder_widths = (8, 16, 24, 32)
   m.text_width = 192
   m.text_layers = 2
+  m.angle_pool = "attention"  # a short word's angle is not diluted by the blank rest of the image
   t = config.train
   t.steps = 15000
   t.batch_size = 32

@@ -47,6 +47,7 @@ from ocr_tf import charset as charset_lib
 from ocr_tf.config_base import ConfigError
 
 OUTPUT_NAMES = ("text_logits", "angle", "letters", "clean")
+ANGLE_POOLS = ("average", "attention")
 LETTER_CHANNELS = 5
 PRESETS = ("tiny", "default", "large")
 # Initial heatmap bias: sigmoid(-2.19) = 0.1, the CenterNet prior.
@@ -71,6 +72,10 @@ def model_config(preset: str = "default") -> ml_collections.ConfigDict:
     text_width: channels of the text head (LSTM: both directions together).
     text_layers: number of bidirectional LSTMs or residual 1-D conv blocks.
     angle_width: hidden units of the angle head.
+    angle_pool: how the angle head pools the last features: 'average' (over
+      every position) or 'attention' (a softmax-weighted average of
+      per-position estimates, so a short word in a wide image counts as much
+      as a long one).
     bn_momentum: BatchNormalization momentum.
   """
   c = ml_collections.ConfigDict()
@@ -78,6 +83,7 @@ def model_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.strides = ((2, 2), (2, 2), (2, 1), (2, 1))
   c.letter_stride = 4
   c.text_head = "lstm"
+  c.angle_pool = "average"
   c.bn_momentum = 0.9
   if preset == "tiny":
     c.stem_width = 8
@@ -169,6 +175,8 @@ def validate(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.Conf
   for name in ("stem_width", "letter_width", "text_width", "text_layers", "angle_width", "letter_stride"):
     if not _positive_int(m[name]):
       raise ConfigError(f"model.{name}={m[name]!r}: must be a whole number >= 1")
+  if m.get("angle_pool", "average") not in ANGLE_POOLS:
+    raise ConfigError(f"model.angle_pool={m.angle_pool!r}: must be one of {', '.join(ANGLE_POOLS)}")
   if m.text_head not in ("lstm", "conv"):
     raise ConfigError(f"model.text_head={m.text_head!r}: must be 'lstm' or 'conv'")
   if m.text_head == "lstm" and m.text_width % 2:
@@ -214,6 +222,21 @@ class Squeeze(keras.layers.Layer):
     config = super().get_config()
     config["axis"] = self.axis
     return config
+
+
+@keras.saving.register_keras_serializable(package="ocr_tf")
+class AttentionPool(keras.layers.Layer):
+  """Softmax-weighted average over positions: (values [B, H, W, C], logits [B, H, W, 1]) -> [B, C]."""
+
+  def call(self, inputs):
+    values, logits = inputs
+    h, w, c = values.shape[1], values.shape[2], values.shape[3]
+    v = keras.ops.reshape(values, (-1, h * w, c))
+    weights = keras.ops.softmax(keras.ops.reshape(logits, (-1, h * w)), axis=1)
+    return keras.ops.sum(v * weights[..., None], axis=1)
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0][0], input_shape[0][-1])
 
 
 def _conv_bn(x, filters: int, kernel, strides, name: str, momentum: float, relu: bool = True,
@@ -288,8 +311,13 @@ def _text_head(features, m: ml_collections.ConfigDict, num_classes: int):
 
 
 def _angle_head(features, m: ml_collections.ConfigDict):
-  x = keras.layers.GlobalAveragePooling2D(name="angle_pool")(features)
-  x = keras.layers.Dense(m.angle_width, activation="relu", name="angle_hidden")(x)
+  if m.get("angle_pool", "average") == "attention":
+    x = keras.layers.Conv2D(m.angle_width, 1, activation="relu", name="angle_local")(features)
+    logits = keras.layers.Conv2D(1, 1, name="angle_attention")(features)
+    x = AttentionPool(dtype="float32", name="angle_pool")([x, logits])
+  else:
+    x = keras.layers.GlobalAveragePooling2D(name="angle_pool")(features)
+    x = keras.layers.Dense(m.angle_width, activation="relu", name="angle_hidden")(x)
   x = keras.layers.Dense(1, dtype="float32", name="angle_degrees")(x)
   return Squeeze(axis=-1, dtype="float32", name="angle")(x)
 

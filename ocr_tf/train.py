@@ -185,8 +185,10 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   current = _flatten(_config_json(config))
   free = {f"train.{name}" for name in RESUMABLE_TRAIN_FIELDS} | {f"data.{name}" for name in RESUMABLE_DATA_FIELDS}
   missing = "<absent>"
+  # A field added to ocr_tf after the run started is absent there: it matches when it keeps its default.
+  defaults = _flatten(_config_json(config_base.get_config()))
   diffs = sorted(k for k in saved.keys() | current.keys()
-                 if k not in free and saved.get(k, missing) != current.get(k, missing))
+                 if k not in free and saved.get(k, defaults.get(k, missing)) != current.get(k, missing))
   if diffs:
     k = diffs[0]
     more = f" (and {len(diffs) - 1} more field(s))" if len(diffs) > 1 else ""
@@ -350,19 +352,54 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
 def init_weights(model: keras.Model, source: str) -> str:
   """Loads model weights (not the optimizer, not the step) from a workdir's newest checkpoint or a checkpoint path.
 
-  Returns the checkpoint used. Raises ConfigError (one line) when there is
-  none or when its model does not match (another preset or charset).
+  When the source run's model differs only by layers one of the two lacks
+  (a head built another way, see model.angle_pool), its config.json rebuilds
+  that model and the layers both have are copied by name; the others keep
+  their initial values (logged). Returns the checkpoint used. Raises
+  ConfigError (one line) when there is none or when a layer both have
+  differs (another preset, width or charset).
   """
   path = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR)) or \
       tf.train.latest_checkpoint(source) or (source if tf.io.gfile.exists(source + ".index") else None)
   if path is None:
     raise ConfigError(f"train.init_from={source!r}: no checkpoint there (a training workdir, its checkpoints/ "
                       f"folder or a checkpoint prefix)")
+  initial = model.get_weights()
   try:
     tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    return path
   except (AssertionError, ValueError, tf.errors.OpError) as e:
-    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    raise ConfigError(f"train.init_from={source!r}: its model does not match this config's ({first})") from None
+    model.set_weights(initial)  # a failed restore may have set some of them
+    mismatch = f"train.init_from={source!r}: its model does not match this config's ({_first_line(e)[:200]})"
+  workdir = os.path.dirname(os.path.dirname(path))
+  if not tf.io.gfile.exists(os.path.join(workdir, CONFIG_FILE)):
+    raise ConfigError(mismatch)
+  src_config = load_run_config(workdir)
+  try:
+    src = models.build_model(src_config.model, src_config.data)
+    tf.train.Checkpoint(model=src).restore(path).expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError, ConfigError):
+    raise ConfigError(mismatch) from None
+  src_layers = {layer.name: layer for layer in src.layers if layer.weights}
+  copied, fresh = 0, []
+  for layer in model.layers:
+    if not layer.weights:
+      continue
+    other = src_layers.get(layer.name)
+    if other is None:
+      fresh.append(layer.name)
+      continue
+    shapes, src_shapes = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in other.weights]
+    if shapes != src_shapes:
+      raise ConfigError(f"train.init_from={source!r}: its model does not match this config's (layer "
+                        f"{layer.name}: weights {src_shapes} there, {shapes} here)")
+    layer.set_weights(other.get_weights())
+    copied += 1
+  if not copied:
+    raise ConfigError(mismatch)
+  logging.info("init_from: %d layers copied by name from %s; new layers at their initial values: %s; "
+               "layers of the source left out: %s", copied, path, ", ".join(fresh) or "none",
+               ", ".join(sorted(set(src_layers) - {layer.name for layer in model.layers})) or "none")
   return path
 
 

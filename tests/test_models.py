@@ -38,10 +38,12 @@ def all_layers(model: keras.Model):
         yield getattr(layer, attr)
 
 
-@pytest.mark.parametrize("height,width,channels,head", [(32, 128, 1, "lstm"), (48, 64, 3, "conv")])
-def test_output_names_shapes_dtypes(height, width, channels, head):
+@pytest.mark.parametrize("height,width,channels,head,pool", [(32, 128, 1, "lstm", "average"),
+                                                              (48, 64, 3, "conv", "attention")])
+def test_output_names_shapes_dtypes(height, width, channels, head, pool):
   mc = models.model_config("tiny")
   mc.text_head = head
+  mc.angle_pool = pool
   d = tiny_data(height=height, width=width, channels=channels, max_length=4)
   model = models.build_model(mc, d)
   out = model(np.random.default_rng(0).random((2, height, width, channels), np.float32))
@@ -105,6 +107,16 @@ def test_squeeze_layer_config_round_trip():
   assert tuple(again(np.zeros((3, 1, 2), np.float32)).shape) == (3, 2)
 
 
+def test_attention_pool_weights_positions_by_softmax():
+  values = np.arange(2 * 1 * 3 * 2, dtype=np.float32).reshape(2, 1, 3, 2)
+  even = models.AttentionPool()([values, np.zeros((2, 1, 3, 1), np.float32)])
+  np.testing.assert_allclose(np.asarray(even), values.mean(axis=(1, 2)), rtol=1e-6)
+  logits = np.full((2, 1, 3, 1), -50.0, np.float32)
+  logits[0, 0, 2], logits[1, 0, 0] = 50.0, 50.0
+  one = np.asarray(models.AttentionPool()([values, logits]))
+  np.testing.assert_allclose(one, [values[0, 0, 2], values[1, 0, 0]], rtol=1e-6)
+
+
 @pytest.mark.parametrize("changes,field", [
     ({"height": 30}, "data.height=30"),
     ({"width": 126}, "data.width=126"),
@@ -120,6 +132,7 @@ def test_data_errors_name_the_field(changes, field):
     ("text_head", "gru", "model.text_head='gru'"),
     ("depths", (1, 1), "model.depths=(1, 1)"),
     ("widths", (16, 0, 48, 64), "model.widths=(16, 0, 48, 64)"),
+    ("angle_pool", "max", "model.angle_pool='max'"),
 ])
 def test_model_errors_name_the_field(field, value, message):
   mc = models.model_config("tiny")

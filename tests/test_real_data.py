@@ -213,6 +213,27 @@ def test_fine_tuning_starts_from_another_runs_weights(folder, mixed_run, tmp_pat
     np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name), err_msg=name)
   assert int(b.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 0
 
+  # Another angle head: the layers both models have are copied by name, the new ones keep their initial values.
+  attention = tiny_config()
+  attention.model.angle_pool = "attention"
+  model = models.build_model(attention.model, attention.data)
+  fresh = {layer.name: layer.get_weights() for layer in model.layers if layer.name.startswith("angle_")}
+  train.init_weights(model, first)
+  source = models.build_model(tiny_config().model, tiny_config().data)
+  tf.train.Checkpoint(model=source).restore(tf.train.latest_checkpoint(os.path.join(first, "checkpoints"))) \
+      .expect_partial()
+  by_name = {layer.name: layer for layer in source.layers if layer.weights}
+  shared = [layer for layer in model.layers if layer.weights and layer.name in by_name]
+  assert len(shared) > 20
+  for layer in shared:
+    for x, y in zip(layer.get_weights(), by_name[layer.name].get_weights()):
+      np.testing.assert_array_equal(x, y, err_msg=layer.name)
+  assert {layer.name for layer in model.layers if layer.weights and layer.name not in by_name} == \
+      {"angle_local", "angle_attention"}
+  for name in ("angle_local", "angle_attention"):
+    for x, y in zip(model.get_layer(name).get_weights(), fresh[name]):
+      np.testing.assert_array_equal(x, y, err_msg=name)
+
   tuned.train.init_from = str(tmp_path / "nothing")
   with pytest.raises(ConfigError, match="train.init_from=.*no checkpoint there"):
     train.train_and_evaluate(tuned, str(tmp_path / "third"))

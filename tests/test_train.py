@@ -234,6 +234,16 @@ def test_workdir_with_another_config_stops_before_training(tmp_path):
   # A resumed run may change the length of the run and the logging/eval/checkpoint cadence.
   train.check_workdir(tiny_config(steps=500, log_every=7, eval_every=50, checkpoint_every=10, num_images=4,
                                   eval_samples=16, jit_compile=True), workdir)
+  # A run started before a field existed resumes while the field keeps its default.
+  saved = json.loads((tmp_path / "config.json").read_text())
+  del saved["data"]["short_probability"], saved["model"]["angle_pool"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  train.check_workdir(tiny_config(), workdir)
+  changed = tiny_config()
+  changed.model.angle_pool = "attention"
+  with pytest.raises(ConfigError) as e:
+    train.check_workdir(changed, workdir)
+  one_line(e, "model.angle_pool='<absent>' there, 'attention' here")
 
 
 def test_resume_drops_evaluations_newer_than_the_checkpoint(tmp_path):
