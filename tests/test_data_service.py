@@ -126,7 +126,7 @@ address = d.target.split("://")[1]
 workers = [data_service.start_worker(address) for _ in range(2)]
 config.data.data_service_address = address
 config.data.data_service_lookahead = 6
-config.data.data_service_timeout = 20.0
+config.data.data_service_timeout = 10.0
 gen = input_pipeline.make_generator(config.data)
 strategy = tf.distribute.get_strategy()
 it = iter(train.train_inputs(strategy, gen, 8, 3, config.data))
@@ -179,8 +179,8 @@ for name in ("worker1", "worker2"):
                                         f"--port={free_port()}"], stdout=logs[name], stderr=subprocess.STDOUT)
 steps = 6
 train_cmd = ocr + ["train", "--config=configs/tiny.py", f"--workdir={workdir}/run",
-  f"--config.data.data_service_address=localhost:{dport}", "--config.data.data_service_lookahead=4",
-  "--config.data.data_service_timeout=30", f"--config.train.steps={steps}", "--config.train.batch_size=8",
+  f"--config.data.data_service_address=localhost:{dport}", "--config.data.data_service_lookahead=2",
+  "--config.data.data_service_timeout=10", f"--config.train.steps={steps}", "--config.train.batch_size=8",
   "--config.train.log_every=1", "--config.train.eval_every=0", "--config.train.checkpoint_every=0",
   "--config.train.eval_samples=8", "--config.train.eval_batch_size=8", "--config.train.num_images=0",
   "--config.train.log_indices=True"]
