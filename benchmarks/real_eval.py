@@ -9,7 +9,8 @@ tesseract-ocr, eng model, --psm 8, the model's charset as whitelist, one
 process per image, as in benchmarks/tesseract_lib.py): character error
 rate (summed edit distances over summed label lengths), word accuracy and
 images per second; where the set has angles.tsv, ocr_tf's angle mean
-absolute error. It also reads a blank page, a blank black image and a
+absolute error, also per word length, and on the degraded set both CERs per
+degradation. It also reads a blank page, a blank black image and a
 one-pixel image to show what the model returns for images without text.
 
 Tesseract's texts are cached per set in tesseract_<version>.tsv next to the
@@ -80,17 +81,33 @@ def _angles(folder: str) -> dict[str, float]:
     return {name: float(v) for name, v in (line.rstrip("\n").split("\t") for line in f if line.strip())}
 
 
-def _by_source(data: str, names, truths, ours, theirs) -> dict:
-  """CER of both per source document (sources.tsv of real_words.py), when the set has one."""
+LENGTH_GROUPS = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 1000))
+
+
+def _angle_by_length(names, truths, preds, angles) -> dict:
+  """Angle mean absolute error per word length (short words carry little evidence of their angle)."""
+  out = {}
+  for lo, hi in LENGTH_GROUPS:
+    errs = [abs(p.angle - angles[nm]) for nm, t, p in zip(names, truths, preds)
+            if p.ok and nm in angles and lo <= len(t) <= hi]
+    if errs:
+      out[f"{lo}-{hi}" if hi < 1000 else f"{lo}+"] = {"n": len(errs), "mae": float(np.mean(errs))}
+  return out
+
+
+def _by_source(data: str, names, truths, ours, theirs, column: int = 1) -> dict:
+  """CER of both per group of sources.tsv (real_words.py): column 1 the source document, 5 the degradations
+  (each image counts in the group of every degradation it had)."""
   path = os.path.join(data, "sources.tsv")
   if not os.path.exists(path):
     return {}
   with open(path, encoding="utf-8") as f:
-    source = {row[0]: row[1] for row in (line.rstrip("\n").split("\t") for line in list(f)[1:]) if len(row) > 1}
+    source = {row[0]: row[column] for row in (line.rstrip("\n").split("\t") for line in list(f)[1:])
+              if len(row) > column}
   groups: dict = {}
   for name, t, o, th in zip(names, truths, ours, theirs):
-    if name in source:
-      groups.setdefault(source[name], []).append((t, o, th))
+    for key in (source[name].split("+") if column == 5 else [source[name]]) if name in source else []:
+      groups.setdefault(key, []).append((t, o, th))
   return {src: {"n": len(rows), "ocr_tf_cer": tesseract_lib.cer([o for _, o, _ in rows], [t for t, _, _ in rows]),
                 "tesseract_cer": tesseract_lib.cer([th for _, _, th in rows], [t for t, _, _ in rows])}
           for src, rows in sorted(groups.items())}
@@ -156,6 +173,15 @@ def main(argv):
       errs = [abs(p.angle - angles[nm]) for p, nm in zip(preds, names) if p.ok and nm in angles]
       r["angle_mae"] = float(np.mean(errs)) if errs else float("nan")
       r["angle_within_1deg"] = float(np.mean(np.array(errs) <= 1.0)) if errs else float("nan")
+      r["angle_mae_by_length"] = _angle_by_length(names, truths, preds, angles)
+      for group, v in r["angle_mae_by_length"].items():
+        print(f"  {set_name} angle, {group} letters: n={v['n']} mae={v['mae']:.3f}")
+      by_degradation = _by_source(_DATA.value, names, truths, ours, theirs, column=5)
+      if by_degradation:
+        r["by_degradation"] = by_degradation
+        for kind, v in by_degradation.items():
+          print(f"  {set_name} with {kind}: n={v['n']} ocr_tf_cer={v['ocr_tf_cer']:.4f} "
+                f"tesseract_cer={v['tesseract_cer']:.4f}")
     by_source = _by_source(_DATA.value, names, truths, ours, theirs)
     if by_source:
       r["by_source"] = by_source
@@ -166,7 +192,7 @@ def main(argv):
     for nm, t, o in wrong[:_SHOW.value]:
       print(f"  {set_name} {nm}: {t!r} read as {o!r}")
     print(f"set={set_name} " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                        for k, v in r.items() if k != "by_source"), flush=True)
+                                        for k, v in r.items() if not isinstance(v, dict)), flush=True)
   # Speed: both read the same files, ocr_tf in batches after a warm-up batch.
   predict.predict_files(model, speed_paths[:_BATCH.value], batch_size=_BATCH.value)
   began = time.perf_counter()
