@@ -371,14 +371,13 @@ def init_weights(model: keras.Model, source: str) -> str:
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     model.set_weights(initial)  # a failed restore may have set some of them
     mismatch = f"train.init_from={source!r}: its model does not match this config's ({_first_line(e)[:200]})"
-  workdir = os.path.dirname(os.path.dirname(path))
-  if not tf.io.gfile.exists(os.path.join(workdir, CONFIG_FILE)):
-    raise ConfigError(mismatch)
-  src_config = load_run_config(workdir)
-  try:
+  config_path = os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)
+  try:  # the source's model only: its data files (corpus, atlas) need not exist here
+    with tf.io.gfile.GFile(config_path) as f:
+      src_config = ml_collections.ConfigDict(json.load(f))
     src = models.build_model(src_config.model, src_config.data)
     tf.train.Checkpoint(model=src).restore(path).expect_partial().assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError, ConfigError):
+  except (AssertionError, ValueError, TypeError, KeyError, AttributeError, tf.errors.OpError, ConfigError):
     raise ConfigError(mismatch) from None
   src_layers = {layer.name: layer for layer in src.layers if layer.weights}
   copied, fresh = 0, []
