@@ -349,7 +349,17 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
   return TrainState(model, optimizer, step, checkpoint, learning_rate_schedule(config.train))
 
 
-def init_weights(model: keras.Model, source: str) -> str:
+def _source_model_config(path: str) -> dict | None:
+  """The model block of the config.json of the run a checkpoint belongs to, or None."""
+  try:
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)) as f:
+      block = json.load(f)["model"]
+    return _flatten(block) if isinstance(block, Mapping) else None
+  except (ValueError, KeyError, TypeError, tf.errors.OpError):
+    return None
+
+
+def init_weights(model: keras.Model, source: str, model_config: ml_collections.ConfigDict | None = None) -> str:
   """Loads model weights (not the optimizer, not the step) from a workdir's newest checkpoint or a checkpoint path.
 
   When the source run's model differs only by layers one of the two lacks
@@ -364,13 +374,18 @@ def init_weights(model: keras.Model, source: str) -> str:
   if path is None:
     raise ConfigError(f"train.init_from={source!r}: no checkpoint there (a training workdir, its checkpoints/ "
                       f"folder or a checkpoint prefix)")
-  initial = model.get_weights()
-  try:
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-    return path
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    model.set_weights(initial)  # a failed restore may have set some of them
-    mismatch = f"train.init_from={source!r}: its model does not match this config's ({_first_line(e)[:200]})"
+  mismatch = f"train.init_from={source!r}: its model does not match this config's"
+  saved = _source_model_config(path)
+  current = _flatten(_config_json(model_config)) if model_config is not None else None
+  same = saved is None or current is None or all(saved[k] == current[k] for k in saved.keys() & current.keys())
+  if same:  # restore in place; a model of another shape fails here
+    initial = model.get_weights()
+    try:
+      tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+      return path
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+      model.set_weights(initial)  # a failed restore may have set some of them
+      mismatch += f" ({_first_line(e)[:200]})"
   config_path = os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)
   try:  # the source's model only: its data files (corpus, atlas) need not exist here
     with tf.io.gfile.GFile(config_path) as f:
@@ -854,7 +869,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if restored is not None:
     logging.info("restored %s at step %d", restored, start_step)
   elif t.get("init_from", ""):
-    logging.info("initial model weights from %s", init_weights(state.model, t.init_from))
+    logging.info("initial model weights from %s", init_weights(state.model, t.init_from, config.model))
   logging.info("model %s: %d weights", state.model.name, models.count_params(state.model))
   save_dir = checkpoint_dir if chief else os.path.join(tempfile.mkdtemp(), CHECKPOINT_DIR)
   manager = tf.train.CheckpointManager(state.checkpoint, save_dir, max_to_keep=t.keep_checkpoints)
