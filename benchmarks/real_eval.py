@@ -95,9 +95,9 @@ def _angle_by_length(names, truths, preds, angles) -> dict:
   return out
 
 
-def _by_source(data: str, names, truths, ours, theirs, column: int = 1) -> dict:
+def _by_source(data: str, names, truths, ours, theirs, column: int = 1, split: bool = False) -> dict:
   """CER of both per group of sources.tsv (real_words.py): column 1 the source document, 5 the degradations
-  (each image counts in the group of every degradation it had)."""
+  (with split, each image counts in the group of every '+'-joined name it has)."""
   path = os.path.join(data, "sources.tsv")
   if not os.path.exists(path):
     return {}
@@ -106,7 +106,9 @@ def _by_source(data: str, names, truths, ours, theirs, column: int = 1) -> dict:
               if len(row) > column}
   groups: dict = {}
   for name, t, o, th in zip(names, truths, ours, theirs):
-    for key in (source[name].split("+") if column == 5 else [source[name]]) if name in source else []:
+    if name not in source:
+      continue
+    for key in source[name].split("+") if split else [source[name]]:
       groups.setdefault(key, []).append((t, o, th))
   return {src: {"n": len(rows), "ocr_tf_cer": tesseract_lib.cer([o for _, o, _ in rows], [t for t, _, _ in rows]),
                 "tesseract_cer": tesseract_lib.cer([th for _, _, th in rows], [t for t, _, _ in rows])}
@@ -176,7 +178,7 @@ def main(argv):
       r["angle_mae_by_length"] = _angle_by_length(names, truths, preds, angles)
       for group, v in r["angle_mae_by_length"].items():
         print(f"  {set_name} angle, {group} letters: n={v['n']} mae={v['mae']:.3f}")
-      by_degradation = _by_source(_DATA.value, names, truths, ours, theirs, column=5)
+      by_degradation = _by_source(_DATA.value, names, truths, ours, theirs, column=5, split=True)
       if by_degradation:
         r["by_degradation"] = by_degradation
         for kind, v in by_degradation.items():

@@ -193,7 +193,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 _PROBABILITIES = ("corpus_probability", "corpus_upper_probability", "corpus_title_probability",
                   "morph_probability", "invert_probability", "blur_probability", "illumination_probability",
-                  "downscale_probability", "jpeg_probability")
+                  "downscale_probability", "jpeg_probability", "short_probability")
 _RANGES_NONNEG = ("margins_px",)  # may be negative: handled below
 _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_saturation", "grain",
                  "grain_contrast", "grain_saturation", "contrast", "saturation",
@@ -261,7 +261,7 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   for field in ("seed", "validation_seed"):
     _int(d, field, 0, 2**31 - 1)
   for field in _PROBABILITIES:
-    v = d[field]
+    v = d.get(field, 0.0)  # fields added later are absent from older runs' configs
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
       _fail(field, v, "a probability must be in [0, 1]")
   if d.corpus_probability > 0 and not d.corpus:
@@ -288,10 +288,7 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _fail("corpus_title_probability", d.corpus_title_probability,
           f"plus data.corpus_upper_probability={d.corpus_upper_probability} must be <= 1")
   _range(d, "downscale_factor", lo=1.0, hi=8.0)
-  if "short_probability" in d:
-    p_short = d.short_probability
-    if isinstance(p_short, bool) or not isinstance(p_short, (int, float)) or not 0.0 <= p_short <= 1.0:
-      _fail("short_probability", p_short, "a probability must be in [0, 1]")
+  if "short_length" in d:
     _range(d, "short_length", lo=1, hi=1024, integer=True)
   if not isinstance(d.get("crop_box", False), bool):
     _fail("crop_box", d.crop_box, "must be True or False")

@@ -349,13 +349,12 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
   return TrainState(model, optimizer, step, checkpoint, learning_rate_schedule(config.train))
 
 
-def _source_model_config(path: str) -> dict | None:
-  """The model block of the config.json of the run a checkpoint belongs to, or None."""
+def _source_config(path: str) -> ml_collections.ConfigDict | None:
+  """The config.json of the run a checkpoint belongs to (unvalidated: its data files need not exist here), or None."""
   try:
     with tf.io.gfile.GFile(os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)) as f:
-      block = json.load(f)["model"]
-    return _flatten(block) if isinstance(block, Mapping) else None
-  except (ValueError, KeyError, TypeError, tf.errors.OpError):
+      return ml_collections.ConfigDict(json.load(f))
+  except (ValueError, TypeError, tf.errors.OpError):
     return None
 
 
@@ -375,7 +374,8 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
     raise ConfigError(f"train.init_from={source!r}: no checkpoint there (a training workdir, its checkpoints/ "
                       f"folder or a checkpoint prefix)")
   mismatch = f"train.init_from={source!r}: its model does not match this config's"
-  saved = _source_model_config(path)
+  src_config = _source_config(path)
+  saved = _flatten(_config_json(src_config.model)) if src_config is not None and "model" in src_config else None
   current = _flatten(_config_json(model_config)) if model_config is not None else None
   same = saved is None or current is None or all(saved[k] == current[k] for k in saved.keys() & current.keys())
   if same:  # restore in place; a model of another shape fails here
@@ -386,10 +386,9 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
     except (AssertionError, ValueError, tf.errors.OpError) as e:
       model.set_weights(initial)  # a failed restore may have set some of them
       mismatch += f" ({_first_line(e)[:200]})"
-  config_path = os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)
-  try:  # the source's model only: its data files (corpus, atlas) need not exist here
-    with tf.io.gfile.GFile(config_path) as f:
-      src_config = ml_collections.ConfigDict(json.load(f))
+  if src_config is None:
+    raise ConfigError(mismatch)
+  try:
     src = models.build_model(src_config.model, src_config.data)
     tf.train.Checkpoint(model=src).restore(path).expect_partial().assert_existing_objects_matched()
   except (AssertionError, ValueError, TypeError, KeyError, AttributeError, tf.errors.OpError, ConfigError):
