@@ -128,6 +128,8 @@ def data_config() -> ml_collections.ConfigDict:
   d.illumination_strength = (0.0, 0.4)  # depth of a smooth light gradient
   d.downscale_probability = 0.15  # render at a lower resolution and scale back up ...
   d.downscale_factor = (2.0, 2.0)  # ... by this factor (area-average down, bilinear up)
+  d.low_res_noise = (0.0, 0.0)  # std of Gaussian noise added at that lower resolution (a small crop's own noise)
+  d.blur_at_low_res = False  # blur_sigma counts pixels of the lower resolution when a sample is downscaled
   d.jpeg_probability = 0.15
   d.jpeg_quality = (15, 60)
   d.contrast = (0.5, 1.0)
@@ -288,6 +290,10 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _fail("corpus_title_probability", d.corpus_title_probability,
           f"plus data.corpus_upper_probability={d.corpus_upper_probability} must be <= 1")
   _range(d, "downscale_factor", lo=1.0, hi=8.0)
+  if "low_res_noise" in d:
+    _range(d, "low_res_noise", lo=0.0, hi=1.0)
+  if not isinstance(d.get("blur_at_low_res", False), bool):
+    _fail("blur_at_low_res", d.blur_at_low_res, "must be True or False")
   if "short_length" in d:
     _range(d, "short_length", lo=1, hi=1024, integer=True)
   if not isinstance(d.get("crop_box", False), bool):

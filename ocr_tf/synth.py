@@ -121,7 +121,10 @@ class Generator:
     self.step_max = max(step_max, overlap_step, 1)
     self.canvas_w = self.pen0 + (self.L - 1) * self.step_max + self.max_bearing + self.cell_w + 2
     self._check_fit(sp_px)
-    self._blur_radius = int(math.ceil(2.5 * d.blur_sigma[1]))  # taps to 2.5 sigma
+    self._low_noise = float(d.get("low_res_noise", (0.0, 0.0))[1]) > 0 and d.downscale_probability > 0
+    self._blur_low = bool(d.get("blur_at_low_res", False)) and d.downscale_probability > 0
+    max_sigma = d.blur_sigma[1] * (float(d.downscale_factor[1]) if self._blur_low else 1.0)
+    self._blur_radius = int(math.ceil(2.5 * max_sigma))  # taps to 2.5 sigma
     self._corpus = None
     self._capitals = None  # id -> id of its capital, when corpus entries may change case
     if d.corpus:
@@ -130,13 +133,18 @@ class Generator:
       if d.corpus_upper_probability + d.corpus_title_probability > 0:
         upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
         self._capitals = tf.constant(upper)  # itself when it has none
-    self._resample = tuple(d.downscale_factor) != (2.0, 2.0)
+    self._resample = tuple(d.downscale_factor) != (2.0, 2.0) or self._low_noise
     self._crop = bool(d.get("crop_box", False))
     self._short = float(d.get("short_probability", 0.0)) > 0
     # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent,
-    # short length, short coin]; the last two only with short strings, so earlier configs keep their samples.
-    self._num_extra = 6 if self._short else (4 if (self._capitals is not None or self._resample or self._crop)
-                                             else 0)
+    # short length, short coin, low-resolution noise]; the later ones only when their option is on, so
+    # earlier configs keep their samples.
+    if self._low_noise:
+      self._num_extra = 7
+    elif self._short:
+      self._num_extra = 6
+    else:
+      self._num_extra = 4 if (self._capitals is not None or self._resample or self._crop) else 0
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -342,16 +350,23 @@ class Generator:
     out["background"] = tf.stack([uni(30, d.background_noise), uni(31, d.background_saturation)], 1)
     out["grain"] = tf.stack([uni(32, d.grain), uni(33, d.grain_contrast), uni(34, d.grain_saturation),
                              uni(35, d.grain_brightness)], 1)
-    out["blur"] = tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0)
-    out["blur_kernel"] = gaussian_kernel(out["blur"], self._blur_radius)
     out["illumination"] = tf.stack([
         tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
         col(40) * (2 * math.pi)], 1)
     out["downscale"] = coin(41, d.downscale_probability)
+    factor = tf.fill(tf.shape(u)[:1], 2.0)
     if self._resample:
       e = offsets["extra"][0]
       lo, hi = float(d.downscale_factor[0]), float(d.downscale_factor[1])
-      out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
+      factor = out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
+    if self._low_noise:
+      e = offsets["extra"][0]
+      lo, hi = (float(v) for v in d.low_res_noise)
+      out["low_res_noise"] = tf.where(out["downscale"], lo + (hi - lo) * u[:, e + 6], 0.0)
+    out["blur"] = tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0)
+    if self._blur_low:  # a sigma in low-resolution pixels is `factor` times as wide here
+      out["blur"] = out["blur"] * tf.where(out["downscale"], factor, 1.0)
+    out["blur_kernel"] = gaussian_kernel(out["blur"], self._blur_radius)
     if self._crop:
       e = offsets["extra"][0]
       (a0, a1), (b0, b1) = d.crop_ascent_em, d.crop_descent_em
@@ -654,6 +669,12 @@ class Generator:
     u = tf.cast(tf.bitwise.right_shift(x, np.uint32(8)), tf.float32) * (1.0 / 16777216.0)
     return tf.reshape(u, tf.concat([[-1], shape], 0))
 
+  def _hash_normal(self, key, salt: int, shape):
+    """Per-sample standard normal noise [B, *shape] (Box-Muller on two hash uniforms)."""
+    u1 = tf.maximum(self._hash_uniform(key, salt, shape), 1.0 / 16777216.0)
+    u2 = self._hash_uniform(key, salt + 1, shape)
+    return tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos((2.0 * math.pi) * u2)
+
   def _grain_rgb(self, key, saturation):
     """Per-pixel RGB noise in [0, 1) [B, H, W, 3] with the given saturation [B].
 
@@ -718,7 +739,11 @@ class Generator:
     if d.downscale_probability > 0:
       if self._resample:
         factor = p["downscale_factor"]
-        img = _if(p["downscale"], lambda x: _resample(x, factor), img)
+        noise = None
+        if self._low_noise:
+          std = p["low_res_noise"][:, None, None, None]
+          noise = lambda x: x + std * self._hash_normal(p["hash_key"][:, 1], 101, [H, W, C])
+        img = _if(p["downscale"], lambda x: _resample(x, factor, noise), img)
       else:
         img = _if(p["downscale"], _down_up, img)
     if d.jpeg_probability > 0:
@@ -879,8 +904,8 @@ def _down_up(img):
   return _upsample2(x)[:, :H, :W]
 
 
-def _resample_matrix(n: int, factor):
-  """[B, n, n]: area-average n pixels down to floor(n / factor), then bilinear back up to n."""
+def _resample_matrices(n: int, factor):
+  """[B, n, n] each: up (bilinear from the first floor(n / factor) pixels back to n) and down (area average)."""
   s = factor[:, None, None]
   n_low = tf.maximum(tf.floor(n / factor), 1.0)[:, None, None]
   i = tf.range(n, dtype=tf.float32)
@@ -891,14 +916,25 @@ def _resample_matrix(n: int, factor):
   # up[x, j]: bilinear weight of low pixel j at the centre of high pixel x.
   x_low = tf.clip_by_value((i[None, :, None] + 0.5) / s - 0.5, 0.0, n_low - 1.0)
   up = tf.maximum(1.0 - tf.abs(x_low - i[None, None, :]), 0.0)
-  return tf.matmul(up, down)
+  return up, down
 
 
-def _resample(img, factor):
-  """Renders img [B, H, W, C] at 1/factor [B] of its resolution and scales it back up."""
+def _resample(img, factor, low_res_fn=None):
+  """Renders img [B, H, W, C] at 1/factor [B] of its resolution and scales it back up.
+
+  low_res_fn, if given, changes the low-resolution image (it sits in the
+  top-left floor(H / factor) x floor(W / factor) pixels of a [B, H, W, C]
+  tensor; the rest is never read back).
+  """
   H, W = img.shape[1], img.shape[2]
-  x = tf.einsum("byh,bhwc->bywc", _resample_matrix(H, factor), img)
-  return tf.einsum("bxw,bywc->byxc", _resample_matrix(W, factor), x)
+  up_h, down_h = _resample_matrices(H, factor)
+  up_w, down_w = _resample_matrices(W, factor)
+  if low_res_fn is None:
+    x = tf.einsum("byh,bhwc->bywc", tf.matmul(up_h, down_h), img)
+    return tf.einsum("bxw,bywc->byxc", tf.matmul(up_w, down_w), x)
+  x = tf.einsum("bxw,bywc->byxc", down_w, tf.einsum("byh,bhwc->bywc", down_h, img))
+  x = low_res_fn(x)
+  return tf.einsum("bxw,bywc->byxc", up_w, tf.einsum("byh,bhwc->bywc", up_h, x))
 
 
 def _jpeg_like(img, quality):

@@ -421,12 +421,47 @@ def test_short_strings_are_cut_words_or_short_random_strings(atlas, tmp_path):
 
 
 def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
-  m = synth._resample_matrix(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
-  np.testing.assert_allclose(m.numpy().sum(-1), 1.0, atol=1e-5)  # a flat image stays flat
-  np.testing.assert_allclose(m.numpy()[0], np.eye(40), atol=1e-6)
+  up, down = synth._resample_matrices(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
+  m = tf.matmul(up, down).numpy()
+  np.testing.assert_allclose(m.sum(-1), 1.0, atol=1e-5)  # a flat image stays flat
+  np.testing.assert_allclose(m[0], np.eye(40), atol=1e-6)
+  np.testing.assert_array_equal(down.numpy()[3, 13:], 0.0)  # 40 px at 1/3: 13 low-resolution pixels
+  np.testing.assert_array_equal(up.numpy()[3, :, 13:], 0.0)
   x = tf.random.stateless_uniform([4, 8, 40, 1], (1, 2))
   y = synth._resample(x, tf.constant([3.0] * 4)).numpy()
   assert np.abs(np.diff(y, axis=2)).mean() < np.abs(np.diff(x.numpy(), axis=2)).mean() * 0.6  # detail is lost
+  same = synth._resample(x, tf.constant([3.0] * 4), lambda v: v).numpy()  # the split path is the same operator
+  np.testing.assert_allclose(same, y, atol=1e-5)
+
+
+def test_low_res_noise_is_added_at_the_low_resolution(atlas):
+  """Noise drawn at 1/3 of the resolution and scaled up varies over about 3 px, not pixel to pixel."""
+  base = dict(blur_probability=0.0, jpeg_probability=0.0, grain=(0.0, 0.0), background_noise=(0.0, 0.0),
+              short_scratches=(0, 0), long_scratches=(0, 0), illumination_probability=0.0,
+              downscale_probability=1.0, downscale_factor=(3.0, 3.0), invert_probability=0.0)
+  plain = synth.Generator(data_variant(**base), atlas, 0).generate([0, 1, 2, 3])
+  noisy = synth.Generator(data_variant(**base, low_res_noise=(0.1, 0.1)), atlas, 0).generate([0, 1, 2, 3])
+  np.testing.assert_array_equal(plain["clean"], noisy["clean"])  # the same samples, only noisier
+  diff = noisy["image"].numpy() - plain["image"].numpy()
+  inside = diff[:, 4:-4, 4:-4]
+  assert 0.02 < inside.std() < 0.1, inside.std()  # clipped at paper white and lowered by contrast
+  step = np.abs(np.diff(inside, axis=2)).mean()
+  far = np.abs(inside[:, :, 6:] - inside[:, :, :-6]).mean()
+  assert step < 0.6 * far, (step, far)  # neighbours share their low-resolution pixel
+  off = synth.Generator(data_variant(**dict(base, downscale_probability=0.0), low_res_noise=(0.1, 0.1)),
+                        atlas, 0).generate([0, 1])
+  ref = synth.Generator(data_variant(**dict(base, downscale_probability=0.0)), atlas, 0).generate([0, 1])
+  np.testing.assert_array_equal(off["image"], ref["image"])  # only downscaled samples get it
+
+
+def test_blur_at_low_res_widens_the_blur_of_downscaled_samples(atlas):
+  base = dict(blur_probability=1.0, blur_sigma=(1.0, 1.0), jpeg_probability=0.0, downscale_factor=(3.0, 3.0))
+  gen = synth.Generator(data_variant(**base, downscale_probability=1.0, blur_at_low_res=True), atlas, 0)
+  p = gen._decode(batched_params(gen, [0, 1]))
+  np.testing.assert_allclose(p["blur"].numpy(), 3.0)
+  assert gen._blur_radius == 8
+  flat = synth.Generator(data_variant(**base, downscale_probability=0.0, blur_at_low_res=True), atlas, 0)
+  np.testing.assert_allclose(flat._decode(batched_params(flat, [0, 1]))["blur"].numpy(), 1.0)
 
 
 def test_downscale_factor_range_changes_only_degraded_samples(atlas):
