@@ -63,11 +63,11 @@ def get_config():
   d.background_noise = (0.0, 0.2)
   d.grain = (0.0, 0.3)
   d.blur_probability = 0.5
-  d.blur_sigma = (0.0, 1.3)
+  d.blur_sigma = (0.0, 1.2)
   d.blur_at_low_res = True  # a small crop is blurred at its own resolution, then scaled up to 32 px
-  d.downscale_probability = 0.75  # most body-text crops are 13-27 px tall
+  d.downscale_probability = 0.7  # most body-text crops are 13-27 px tall
   d.downscale_factor = (1.2, 3.0)
-  d.low_res_noise = (0.0, 0.1)  # and its noise is scaled up with it
+  d.low_res_noise = (0.0, 0.06)  # and its noise is scaled up with it
   d.jpeg_quality = (30, 80)
   config.model = config_base.model_config("tiny")
   m = config.model
