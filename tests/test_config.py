@@ -42,6 +42,7 @@ def test_shipped_configs_are_valid():
     ("paper_level", (0.5, 1.5)), ("paper_tint", 2.0), ("morph_close_open", (-5, 1)),
     ("min_fit_em_px", 0.0), ("charset", "abca"), ("charset", ""),
     ("short_length", (0, 3)), ("short_length", (4, 2)), ("short_probability", 1.5),
+    ("low_res_noise", (0.0, 1.5)), ("low_res_noise", (-0.1, 0.1)),
 ])
 def test_bad_value(field, value):
   check_bad_value(field, value)
