@@ -43,15 +43,21 @@ def train_command(workdir: str, steps: int, batch: int) -> list[str]:
           *(f"--config.train.{k}={v}" for k, v in changes.items())]
 
 
+def _newest(workdir: str) -> str | None:
+  """The newest checkpoint prefix, found as training resumes (ocr_tf.train.checkpoint_candidates)."""
+  from ocr_tf import train  # pylint: disable=import-outside-toplevel
+  candidates = train.checkpoint_candidates(os.path.join(workdir, "checkpoints"))
+  return candidates[0] if candidates else None
+
+
 def newest_step(workdir: str) -> int | None:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  path = _newest(workdir)
   return int(path.rsplit("-", 1)[1]) if path else None
 
 
 def variables(workdir: str) -> dict:
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  path = _newest(workdir)
   reader = tf.train.load_checkpoint(path)
   return {k: reader.get_tensor(k) for k, _ in tf.train.list_variables(path)
           if k not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
