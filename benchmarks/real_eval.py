@@ -146,7 +146,9 @@ def main(argv):
   with open(os.path.join(model_dir, "assets", "charset.txt"), encoding="utf-8") as f:
     charset = f.read()
   model = predict.load_model(model_dir)
-  results: dict = {"model": model_dir, "tesseract": tesseract_lib.version(), "sets": {}}
+  # The shipped model is named as the package gives it, not by where this checkout is.
+  shown = "ocr_tf/assets/default_model" if not _MODEL.value else model_dir
+  results: dict = {"model": shown, "tesseract": tesseract_lib.version(), "sets": {}}
   speed_paths: list[str] = []
   for set_name in _SETS.value:
     folder = os.path.join(_DATA.value, set_name)
