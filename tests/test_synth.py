@@ -448,10 +448,11 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   step = np.abs(np.diff(inside, axis=2)).mean()
   far = np.abs(inside[:, :, 6:] - inside[:, :, :-6]).mean()
   assert step < 0.6 * far, (step, far)  # neighbours share their low-resolution pixel
-  off = synth.Generator(data_variant(**dict(base, downscale_probability=0.0), low_res_noise=(0.1, 0.1)),
-                        atlas, 0).generate([0, 1])
-  ref = synth.Generator(data_variant(**dict(base, downscale_probability=0.0)), atlas, 0).generate([0, 1])
-  np.testing.assert_array_equal(off["image"], ref["image"])  # only downscaled samples get it
+  half = synth.Generator(data_variant(**dict(base, downscale_probability=0.5), low_res_noise=(0.1, 0.1)), atlas, 0)
+  p = half._decode(batched_params(half, list(range(16))))
+  down, std = np.asarray(p["downscale"]), np.asarray(p["low_res_noise"])
+  assert 0 < down.sum() < 16
+  np.testing.assert_array_equal(std, np.where(down, 0.1, 0.0).astype(np.float32))  # only downscaled samples get it
 
 
 def test_blur_at_low_res_widens_the_blur_of_downscaled_samples(atlas):
