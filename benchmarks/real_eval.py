@@ -146,8 +146,9 @@ def main(argv):
   with open(os.path.join(model_dir, "assets", "charset.txt"), encoding="utf-8") as f:
     charset = f.read()
   model = predict.load_model(model_dir)
-  # The shipped model is named as the package gives it, not by where this checkout is.
-  shown = "ocr_tf/assets/default_model" if not _MODEL.value else model_dir
+  # The shipped model is named by its path inside the package, not by where this checkout is.
+  package_parent = os.path.dirname(os.path.dirname(os.path.abspath(predict.__file__)))
+  shown = model_dir if _MODEL.value else os.path.relpath(predict.DEFAULT_MODEL, package_parent)
   results: dict = {"model": shown, "tesseract": tesseract_lib.version(), "sets": {}}
   speed_paths: list[str] = []
   for set_name in _SETS.value:

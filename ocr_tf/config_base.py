@@ -292,12 +292,11 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
   _range(d, "downscale_factor", lo=1.0, hi=8.0)
   if "low_res_noise" in d:
     _range(d, "low_res_noise", lo=0.0, hi=1.0)
-  if not isinstance(d.get("blur_at_low_res", False), bool):
-    _fail("blur_at_low_res", d.blur_at_low_res, "must be True or False")
   if "short_length" in d:
     _range(d, "short_length", lo=1, hi=1024, integer=True)
-  if not isinstance(d.get("crop_box", False), bool):
-    _fail("crop_box", d.crop_box, "must be True or False")
+  for field in ("crop_box", "blur_at_low_res"):  # absent from older runs' configs
+    if not isinstance(d.get(field, False), bool):
+      _fail(field, d[field], "must be True or False")
   if "crop_ascent_em" in d:
     _range(d, "crop_ascent_em", lo=0.2, hi=2.0)
     _range(d, "crop_descent_em", lo=0.0, hi=1.0)

@@ -354,18 +354,17 @@ class Generator:
         tf.where(coin(38, d.illumination_probability), uni(39, d.illumination_strength), 0.0),
         col(40) * (2 * math.pi)], 1)
     out["downscale"] = coin(41, d.downscale_probability)
-    factor = tf.fill(tf.shape(u)[:1], 2.0)
     if self._resample:
       e = offsets["extra"][0]
       lo, hi = float(d.downscale_factor[0]), float(d.downscale_factor[1])
-      factor = out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
+      out["downscale_factor"] = lo + (hi - lo) * u[:, e + 1]
     if self._low_noise:
       e = offsets["extra"][0]
       lo, hi = (float(v) for v in d.low_res_noise)
       out["low_res_noise"] = tf.where(out["downscale"], lo + (hi - lo) * u[:, e + 6], 0.0)
     out["blur"] = tf.where(coin(36, d.blur_probability), uni(37, d.blur_sigma), 0.0)
-    if self._blur_low:  # a sigma in low-resolution pixels is `factor` times as wide here
-      out["blur"] = out["blur"] * tf.where(out["downscale"], factor, 1.0)
+    if self._blur_low:  # a sigma in low-resolution pixels is `factor` times as wide here (2 without _resample)
+      out["blur"] = out["blur"] * tf.where(out["downscale"], out.get("downscale_factor", 2.0), 1.0)
     out["blur_kernel"] = gaussian_kernel(out["blur"], self._blur_radius)
     if self._crop:
       e = offsets["extra"][0]
