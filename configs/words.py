@@ -43,11 +43,13 @@ def get_config():
   d.height, d.width, d.channels = 32, 256, 1
   d.min_length, d.max_length = 1, 32
   d.corpus = "words"  # ocr_tf/assets/words.txt
-  d.corpus_probability = 0.65
+  d.corpus_probability = 0.6
   d.corpus_upper_probability = 0.2
   d.corpus_title_probability = 0.25
   d.short_probability = 0.3  # pages give many words of 1-4 letters
   d.short_length = (1, 4)
+  d.digits_probability = 0.3  # a third of the other strings are numbers (page, section, code point)
+  d.digits_length = (1, 6)
   d.font_px = (18.0, 44.0)  # line box fills 32 px at about 26 px per em: most samples are fitted
   d.margins_px = (-2, 3)
   d.crop_box = True  # fit the word box a PDF gives (about 0.9-1 em tall), not the font's line box
@@ -60,7 +62,7 @@ def get_config():
   d.long_scratches = (0, 1)
   d.long_scratch_length = (2, 120)
   d.paper_level = (0.7, 1.0)
-  d.contrast = (0.3, 1.0)
+  d.contrast = (0.25, 1.0)
   d.ink_level = (0.0, 0.4)
   d.background_noise = (0.0, 0.2)
   d.grain = (0.0, 0.3)
@@ -69,7 +71,8 @@ def get_config():
   d.blur_at_low_res = True  # a small crop is blurred at its own resolution, then scaled up to 32 px
   d.downscale_probability = 0.7  # most body-text crops are 13-27 px tall
   d.downscale_factor = (1.2, 3.0)
-  d.low_res_noise = (0.0, 0.06)  # and its noise is scaled up with it
+  d.low_res_noise = (0.0, 0.08)  # and its noise is scaled up with it ...
+  d.low_res_noise_after_contrast = True  # ... at that std whatever the print contrast, as a sensor gives it
   d.jpeg_quality = (30, 80)
   config.model = config_base.model_config("tiny")
   m = config.model

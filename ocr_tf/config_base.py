@@ -72,6 +72,8 @@ def data_config() -> ml_collections.ConfigDict:
   d.corpus_title_probability = 0.0  # ... or with its first letter capitalized
   d.short_probability = 0.0  # a string (word or random) is cut to a length drawn from short_length ...
   d.short_length = (1, 4)  # ... (below min_length too), as pages give many short words
+  d.digits_probability = 0.0  # a random (non-corpus) string is a number: digits only ...
+  d.digits_length = (1, 6)  # ... of this many digits
   # Real labelled images (a folder with labels.tsv: filename<TAB>text; see ocr_tf.real_data).
   d.real_dir = ""  # mixed into the training stream ...
   d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
@@ -129,6 +131,7 @@ def data_config() -> ml_collections.ConfigDict:
   d.downscale_probability = 0.15  # render at a lower resolution and scale back up ...
   d.downscale_factor = (2.0, 2.0)  # ... by this factor (area-average down, bilinear up)
   d.low_res_noise = (0.0, 0.0)  # std of Gaussian noise added at that lower resolution (a small crop's own noise)
+  d.low_res_noise_after_contrast = False  # low_res_noise is the std in the final image, whatever the contrast
   d.blur_at_low_res = False  # blur_sigma counts pixels of the lower resolution when a sample is downscaled
   d.jpeg_probability = 0.15
   d.jpeg_quality = (15, 60)
@@ -195,7 +198,8 @@ def get_config() -> ml_collections.ConfigDict:
 
 _PROBABILITIES = ("corpus_probability", "corpus_upper_probability", "corpus_title_probability",
                   "morph_probability", "invert_probability", "blur_probability", "illumination_probability",
-                  "downscale_probability", "jpeg_probability", "short_probability")
+                  "downscale_probability", "jpeg_probability", "short_probability",
+                  "digits_probability")
 _RANGES_NONNEG = ("margins_px",)  # may be negative: handled below
 _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_saturation", "grain",
                  "grain_contrast", "grain_saturation", "contrast", "saturation",
@@ -294,7 +298,11 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _range(d, "low_res_noise", lo=0.0, hi=1.0)
   if "short_length" in d:
     _range(d, "short_length", lo=1, hi=1024, integer=True)
-  for field in ("crop_box", "blur_at_low_res"):  # absent from older runs' configs
+  if "digits_length" in d:
+    _range(d, "digits_length", lo=1, hi=1024, integer=True)
+    if d.get("digits_probability", 0.0) > 0 and d.digits_length[1] > d.max_length:
+      _fail("digits_length", d.digits_length, f"must fit in data.max_length={d.max_length}")
+  for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast"):  # absent from older runs' configs
     if not isinstance(d.get(field, False), bool):
       _fail(field, d[field], "must be True or False")
   if "crop_ascent_em" in d:

@@ -136,10 +136,19 @@ class Generator:
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0) or self._low_noise
     self._crop = bool(d.get("crop_box", False))
     self._short = float(d.get("short_probability", 0.0)) > 0
+    self._digits = float(d.get("digits_probability", 0.0)) > 0
+    self._digit_ids = None
+    if self._digits:
+      self._digit_ids = tf.constant([self.charset._index[c] for c in "0123456789" if c in self.charset._index],
+                                    tf.int32)
+      if self._digit_ids.shape[0] == 0:
+        raise ConfigError(f"data.digits_probability={d.digits_probability}: the charset has no digits")
     # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent,
-    # short length, short coin, low-resolution noise]; the later ones only when their option is on, so
-    # earlier configs keep their samples.
-    if self._low_noise:
+    # short length, short coin, low-resolution noise, digits coin]; the later ones only when their option
+    # is on, so earlier configs keep their samples.
+    if self._digits:
+      self._num_extra = 8
+    elif self._low_noise:
       self._num_extra = 7
     elif self._short:
       self._num_extra = 6
@@ -245,6 +254,17 @@ class Generator:
         word = tf.where((u[e] >= p_upper) & (u[e] < p_title) & first, tf.gather(upper, word), capitals)
       ids = tf.where(use, word, ids)
       length = tf.where(use, tf.constant(corpus_len)[j], length)
+    if self._digits:  # a number: a random string of digits only, of digits_length
+      e = offsets["extra"][0]
+      n = int(self._digit_ids.shape[0])
+      number = tf.gather(self._digit_ids, tf.minimum(tf.cast(u[o:o + L] * n, tf.int32), n - 1))
+      g0, g1 = (int(v) for v in d.digits_length)
+      number_len = g0 + tf.minimum(tf.cast(u[1] * (g1 - g0 + 1), tf.int32), g1 - g0)
+      is_number = u[e + 7] < float(d.digits_probability)
+      if self._corpus is not None:
+        is_number = is_number & tf.logical_not(use)
+      ids = tf.where(is_number, number, ids)
+      length = tf.where(is_number, number_len, length)
     if self._short:  # cut to a short length: a word's first letters, or a short random string
       e = offsets["extra"][0]
       s0, s1 = (int(v) for v in d.short_length)
@@ -741,6 +761,8 @@ class Generator:
         noise = None
         if self._low_noise:
           std = p["low_res_noise"][:, None, None, None]
+          if d.get("low_res_noise_after_contrast", False):  # sensor noise does not fade with the print's contrast
+            std = std / tf.maximum(p["color"][:, 0, None, None, None], 0.05)
           noise = lambda x: x + std * self._hash_normal(p["hash_key"][:, 1], 101, [H, W, C])
         img = _if(p["downscale"], lambda x: _resample(x, factor, noise), img)
       else:

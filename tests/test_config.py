@@ -15,7 +15,7 @@ from ocr_tf import config_base, input_pipeline, synth
 from ocr_tf.config_base import ConfigError
 
 PROBABILITIES = ("corpus_probability", "morph_probability", "invert_probability", "blur_probability",
-                 "illumination_probability", "downscale_probability", "jpeg_probability")
+                 "illumination_probability", "downscale_probability", "jpeg_probability", "digits_probability")
 
 
 def check_bad_value(field: str, value, **others) -> None:
@@ -43,6 +43,7 @@ def test_shipped_configs_are_valid():
     ("min_fit_em_px", 0.0), ("charset", "abca"), ("charset", ""),
     ("short_length", (0, 3)), ("short_length", (4, 2)), ("short_probability", 1.5),
     ("low_res_noise", (0.0, 1.5)), ("low_res_noise", (-0.1, 0.1)),
+    ("digits_length", (0, 3)), ("digits_length", (5, 2)),
 ])
 def test_bad_value(field, value):
   check_bad_value(field, value)

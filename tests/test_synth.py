@@ -15,6 +15,7 @@ import configs.seed
 from conftest import batched_params, data_variant, to_numpy
 from ocr_tf import charset as charset_lib
 from ocr_tf import synth
+from ocr_tf.config_base import ConfigError
 
 NUM_TINY = 200
 NUM_SEED = 50
@@ -180,8 +181,9 @@ def check_labels(gen: synth.Generator, b: dict) -> None:
     text = b["text"][i].decode("utf-8")
     n = int(b["label_length"][i])
     assert n == len(text)
-    shortest = min(gen.config.min_length, gen.config.short_length[0]) if gen.config.short_probability else \
-        gen.config.min_length
+    c = gen.config
+    shortest = min([c.min_length] + [c.short_length[0]] * (c.short_probability > 0)
+                   + [c.digits_length[0]] * (c.digits_probability > 0))
     assert shortest <= n <= gen.config.max_length
     assert chars.decode(b["labels"][i][:n]) == text
     assert not b["labels"][i][n:].any()
@@ -420,6 +422,23 @@ def test_short_strings_are_cut_words_or_short_random_strings(atlas, tmp_path):
   assert 10 < (lengths <= 4).sum() < 54 and (lengths >= 6).sum() > 10
 
 
+def test_numbers_are_random_strings_of_digits(atlas, tmp_path):
+  path = tmp_path / "words.txt"
+  path.write_text("alphabet betatron gammaray", encoding="utf-8")
+  gen = synth.Generator(data_variant(corpus=str(path), corpus_probability=0.5, min_length=6, max_length=12,
+                                     digits_probability=0.5, digits_length=(2, 4)), atlas, 0)
+  b = to_numpy(gen.generate(list(range(64))))
+  texts = [t.decode("utf-8") for t in b["text"]]
+  numbers = [t for t in texts if t.isdigit()]
+  words = [t for t in texts if t in ("alphabet", "betatron", "gammaray")]
+  assert 4 <= len(numbers) <= 28 and len(words) >= 16, texts  # a half of the random third of the strings
+  assert all(2 <= len(t) <= 4 for t in numbers) and len(set(numbers)) > len(numbers) // 2
+  assert all(len(t) >= 6 for t in texts if t not in numbers)
+  check_labels(gen, b)
+  with pytest.raises(ConfigError, match="no digits"):
+    synth.Generator(data_variant(charset="abcdef", digits_probability=0.5), atlas, 0)
+
+
 def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
   up, down = synth._resample_matrices(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
   m = tf.matmul(up, down).numpy()
@@ -453,6 +472,25 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   down, std = np.asarray(p["downscale"]), np.asarray(p["low_res_noise"])
   assert 0 < down.sum() < 16
   np.testing.assert_array_equal(std, np.where(down, 0.1, 0.0).astype(np.float32))  # only downscaled samples get it
+
+
+def test_low_res_noise_after_contrast_keeps_its_std_at_low_contrast(atlas):
+  """Sensor noise does not fade with the print: the option divides the std by the sample's contrast."""
+  base = dict(blur_probability=0.0, jpeg_probability=0.0, grain=(0.0, 0.0), background_noise=(0.0, 0.0),
+              short_scratches=(0, 0), long_scratches=(0, 0), illumination_probability=0.0,
+              downscale_probability=1.0, downscale_factor=(2.0, 2.0), invert_probability=0.0,
+              contrast=(0.3, 0.3), paper_level=(0.6, 0.6), brightness=(1.0, 1.0))
+  plain = synth.Generator(data_variant(**base), atlas, 0).generate([0, 1, 2, 3])
+  spread = {}
+  for after in (False, True):
+    noisy = synth.Generator(data_variant(**base, low_res_noise=(0.05, 0.05), low_res_noise_after_contrast=after),
+                            atlas, 0).generate([0, 1, 2, 3])
+    np.testing.assert_array_equal(plain["clean"], noisy["clean"])
+    spread[after] = (noisy["image"].numpy() - plain["image"].numpy())[:, 4:-4, 4:-4].std()
+  # Off, the contrast of 0.3 lowers the noise with the print; on, it keeps the std asked for (less what the
+  # bilinear scale-up smooths away, the same factor in both).
+  assert 3.2 < spread[True] / spread[False] < 3.45, spread
+  assert spread[True] > 0.025, spread
 
 
 def test_blur_at_low_res_widens_the_blur_of_downscaled_samples(atlas):
