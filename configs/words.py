@@ -62,7 +62,7 @@ def get_config():
   d.long_scratches = (0, 1)
   d.long_scratch_length = (2, 120)
   d.paper_level = (0.7, 1.0)
-  d.contrast = (0.25, 1.0)
+  d.contrast = (0.3, 1.0)
   d.ink_level = (0.0, 0.4)
   d.background_noise = (0.0, 0.2)
   d.grain = (0.0, 0.3)
@@ -71,7 +71,7 @@ def get_config():
   d.blur_at_low_res = True  # a small crop is blurred at its own resolution, then scaled up to 32 px
   d.downscale_probability = 0.7  # most body-text crops are 13-27 px tall
   d.downscale_factor = (1.2, 3.0)
-  d.low_res_noise = (0.0, 0.08)  # and its noise is scaled up with it ...
+  d.low_res_noise = (0.0, 0.06)  # and its noise is scaled up with it ...
   d.low_res_noise_after_contrast = True  # ... at that std whatever the print contrast, as a sensor gives it
   d.jpeg_quality = (30, 80)
   config.model = config_base.model_config("tiny")
