@@ -3,35 +3,37 @@ r"""Word images as documents give them: the distribution of the shipped default 
   ocr-tf preview --config=configs/words.py --count=32 --out=/tmp/words_preview
   ocr-tf train --config=configs/words.py --workdir=/tmp/ocr_words
 
-Data: grey 32x256 crops of 1-32 characters. Two thirds of the strings are
+Data: grey 32x256 crops of 1-32 characters. Six strings in ten are
 English words (ocr_tf/assets/words.txt, from SCOWL via Debian's wamerican;
 a fifth of them set in capitals and a quarter capitalized), the rest random
-alphanumeric strings; a third of all strings are cut to 1-4 letters, as pages
-give many short words. Mostly tight crops: the em size is drawn above what
-fits, so the line box (ascent + descent) fills the height as in a word box
-cut from a page, within -2..+3 px margins; about a quarter of the samples
-are smaller (loose crops). Italic-like shear up to 8 degrees on top of the
-atlas' own italics, rotation within +-5 degrees. Every degradation of the
-default distribution (contrast down to 0.3), and seven samples in ten are
-rendered at 1/1.2 to 1/3 of the resolution and scaled back up (a 13-27 px
-tall crop fitted to 32 px) with their blur (sigma up to 1.2 px) and noise
-(std up to 0.06) at that low resolution, as a small crop gets them.
+alphanumeric strings, a third of which are numbers (1-6 digits); a third of
+all strings are cut to 1-4 letters, as pages give many short words. Mostly
+tight crops: the em size is drawn above what fits, so the line box (ascent +
+descent) fills the height as in a word box cut from a page, within -2..+3 px
+margins; about a quarter of the samples are smaller (loose crops).
+Italic-like shear up to 8 degrees on top of the atlas' own italics, rotation
+within +-5 degrees. Every degradation of the default distribution (contrast
+down to 0.3), and seven samples in ten are rendered at 1/1.2 to 1/3 of the
+resolution and scaled back up (a 13-27 px tall crop fitted to 32 px) with
+their blur (sigma up to 1.2 px) and noise (std up to 0.06 in the final
+image, whatever the contrast) at that low resolution, as a small crop gets
+them.
 
 The shipped model (ocr_tf/assets/default_model) was trained with this config
-in five stages on 2 CPU cores, about 4 h 45 min of wall time in all, each
-stage starting from the weights of the one before (details and commits in
-ocr_tf/assets/MODEL_CARD.md); the last stage, 22000 steps in 84 minutes:
+in six stages on 2 CPU cores, about 6 hours of wall time in all, each stage
+starting from the weights of the one before (details and commits in
+ocr_tf/assets/MODEL_CARD.md); the last stage, 20000 steps in 82 minutes:
 
-  ocr-tf train --config=configs/words.py --workdir=RUN5 --config.train.init_from=RUN4
+  ocr-tf train --config=configs/words.py --workdir=RUN6 --config.train.init_from=RUN5
 
-Step 22000, on 1024 validation samples of this (harder) stream: CER 0.132,
-word accuracy 0.773, angle MAE 0.66 degrees, letter F1 0.934, clean PSNR
-22.5 dB. On real word crops from PDF manuals (benchmarks/real_eval.py): CER
-0.98% clean (0.39% on the 11 manuals without font sheets; Tesseract 8.52%
-and 3.92%), 4.16% rotated and degraded (1.78% on the 11 manuals; Tesseract
-9.83% and 5.31%), 21.9% on random strings in unseen fonts (Tesseract
-43.9%); angle error 0.69 degrees on the rotated words (0.25 for words of 6
-letters or more); 45.8 times Tesseract's images/s.
+Step 20000, on 1024 validation samples of this (harder) stream: CER 0.161,
+word accuracy 0.734, angle MAE 0.78 degrees, letter F1 0.922, clean PSNR
+22.4 dB. On real word crops from PDF manuals (benchmarks/real_eval.py): CER
+0.82% clean (0.28% on the 11 manuals without font sheets; Tesseract 8.52%
+and 3.92%), 3.01% rotated and degraded (1.49% on the 11 manuals; Tesseract
+9.83% and 5.31%), 22.0% on random strings in unseen fonts (Tesseract
+43.9%); angle error 0.66 degrees on the rotated words (0.26 for words of 6
+letters or more); 39.3 times Tesseract's images/s.
 """
 
 from ocr_tf import config_base
@@ -83,7 +85,7 @@ def get_config():
   m.text_layers = 2
   m.angle_pool = "attention"  # a short word's angle is not diluted by the blank rest of the image
   t = config.train
-  t.steps = 22000
+  t.steps = 20000
   t.batch_size = 32
   t.learning_rate = 1e-3
   t.warmup_steps = 300
