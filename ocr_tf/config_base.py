@@ -302,6 +302,8 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _range(d, "digits_length", lo=1, hi=1024, integer=True)
     if d.get("digits_probability", 0.0) > 0 and d.digits_length[1] > d.max_length:
       _fail("digits_length", d.digits_length, f"must fit in data.max_length={d.max_length}")
+  if d.get("digits_probability", 0.0) > 0 and not any(c.isdigit() for c in d.charset):
+    _fail("digits_probability", d.digits_probability, "the charset has no digits")
   for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast"):  # absent from older runs' configs
     if not isinstance(d.get(field, False), bool):
       _fail(field, d[field], "must be True or False")

@@ -137,23 +137,16 @@ class Generator:
     self._crop = bool(d.get("crop_box", False))
     self._short = float(d.get("short_probability", 0.0)) > 0
     self._digits = float(d.get("digits_probability", 0.0)) > 0
+    self._noise_after_contrast = bool(d.get("low_res_noise_after_contrast", False))
     self._digit_ids = None
-    if self._digits:
-      self._digit_ids = tf.constant([self.charset._index[c] for c in "0123456789" if c in self.charset._index],
-                                    tf.int32)
-      if self._digit_ids.shape[0] == 0:
-        raise ConfigError(f"data.digits_probability={d.digits_probability}: the charset has no digits")
+    if self._digits:  # validate_data made sure the charset has some
+      self._digit_ids = tf.constant(self.charset.encode("".join(c for c in d.charset if c.isdigit())), tf.int32)
     # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent,
-    # short length, short coin, low-resolution noise, digits coin]; the later ones only when their option
-    # is on, so earlier configs keep their samples.
-    if self._digits:
-      self._num_extra = 8
-    elif self._low_noise:
-      self._num_extra = 7
-    elif self._short:
-      self._num_extra = 6
-    else:
-      self._num_extra = 4 if (self._capitals is not None or self._resample or self._crop) else 0
+    # short length, short coin, low-resolution noise, digits coin]; as many as the last option on uses, so
+    # earlier configs keep their samples.
+    uses = ((self._digits, 8), (self._low_noise, 7), (self._short, 6),
+            (self._capitals is not None or self._resample or self._crop, 4))
+    self._num_extra = max([n for on, n in uses if on], default=0)
     self._build_tensors()
 
   # ------------------------------------------------------------------ setup
@@ -761,7 +754,7 @@ class Generator:
         noise = None
         if self._low_noise:
           std = p["low_res_noise"][:, None, None, None]
-          if d.get("low_res_noise_after_contrast", False):  # sensor noise does not fade with the print's contrast
+          if self._noise_after_contrast:  # sensor noise does not fade with the print's contrast
             std = std / tf.maximum(p["color"][:, 0, None, None, None], 0.05)
           noise = lambda x: x + std * self._hash_normal(p["hash_key"][:, 1], 101, [H, W, C])
         img = _if(p["downscale"], lambda x: _resample(x, factor, noise), img)
