@@ -174,9 +174,9 @@ def cmd_predict(files: list[str]) -> int:
 
 
 def cmd_evaluate() -> int:
-  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
   if not _DATA.value:
     _fail("evaluate needs --data=FOLDER (images plus labels.tsv: filename<TAB>text)")
+  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
   return predict.cmd_evaluate(_model_path(), _DATA.value, batch_size=_BATCH.value)
 
 

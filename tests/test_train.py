@@ -53,12 +53,10 @@ def event_values(folder: str) -> dict[str, list]:
 
 
 @pytest.fixture(scope="session")
-def subprocess_env(tmp_path_factory) -> dict[str, str]:
-  """Two TF threads, quiet C++ logs, and an XLA cache shared by this session's subprocesses."""
-  cache = tmp_path_factory.mktemp("xla_cache")
-  flags = f"{os.environ.get('TF_XLA_FLAGS', '')} --tf_xla_persistent_cache_directory={cache}".strip()
+def subprocess_env() -> dict[str, str]:
+  """Two TF threads, quiet C++ logs, and the run's XLA cache (TF_XLA_FLAGS, set in conftest)."""
   return dict(os.environ, TF_NUM_INTRAOP_THREADS="2", TF_NUM_INTEROP_THREADS="2", TF_CPP_MIN_LOG_LEVEL="1",
-              TF_XLA_FLAGS=flags, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+              PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
 
 
 SCRIPT_PRELUDE = """
@@ -96,56 +94,6 @@ def cli_args(workdir: str, **train_changes) -> list[str]:
 
 
 # ------------------------------------------------------------------ end to end
-
-
-def test_one_step_end_to_end(tmp_path, subprocess_env):
-  workdir = str(tmp_path / "run")
-  out = run_script("""
-      import keras
-      calls = []
-
-      def export_fn(model, config, export_dir):
-        calls.append({"model": isinstance(model, keras.Model), "steps": config.train.steps, "dir": export_dir})
-        return "exported"
-
-      result = train.train_and_evaluate(tiny_config(num_images=2), sys.argv[2], export_fn=export_fn)
-      print(json.dumps({"result": result, "calls": calls}))
-  """, subprocess_env, workdir)
-  result = out["result"]
-  assert result["step"] == 1 and result["start_step"] == 0
-  assert result["replicas"] == 1 and result["global_batch"] == 8
-  assert all(math.isfinite(v) for v in result["losses"].values()), result["losses"]
-  assert {"total", "ctc", "angle", "letters", "clean", "grad_norm"} <= set(result["losses"])
-  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-1")
-  with open(os.path.join(workdir, "config.json")) as f:
-    assert json.load(f)["train"]["batch_size"] == 8
-  records = train.read_metrics(workdir)
-  assert [r["step"] for r in records] == [1]
-  for key in METRIC_KEYS:
-    assert math.isfinite(records[0][key]), (key, records[0])
-  assert 0.0 <= records[0]["cer"] and 0.0 <= records[0]["letter_f1"] <= 1.0
-  assert result["metrics"]["cer"] == records[0]["cer"]
-  assert result["export"] == "exported"
-  assert out["calls"] == [{"model": True, "steps": 1, "dir": os.path.join(workdir, "export")}]
-
-  scalars = event_values(os.path.join(workdir, "train"))
-  for tag in ("loss/total", "loss/ctc", "learning_rate", "samples_per_second", "grad_norm"):
-    assert tag in scalars, sorted(scalars)
-  step, value = scalars["loss/total"][0]
-  assert step == 1 and math.isfinite(float(tf.make_ndarray(value.tensor)))
-  evals = event_values(os.path.join(workdir, "eval"))
-  for tag in ("cer", "word_accuracy", "angle_mae", "letter_f1", "clean_psnr", "loss/total",
-              "validation/letters", "validation/clean", "validation/text"):
-    assert tag in evals, sorted(evals)
-  _, letters = evals["validation/letters"][0]
-  assert letters.metadata.plugin_data.plugin_name == "images"
-  blobs = tf.make_ndarray(letters.tensor)
-  assert len(blobs) == 2 + 2  # width, height, two PNGs
-  png = tf.io.decode_png(blobs[2]).numpy()
-  assert png.shape == (96, 384, 3)  # 32x128 grey enlarged 3x, RGB for the coloured boxes
-  assert "| # | true | predicted | exact |" in letters.metadata.summary_description
-  _, text = evals["validation/text"][0]
-  assert tf.make_ndarray(text.tensor).item().decode().startswith("| # | true | predicted")
 
 
 # ------------------------------------------------------------------ config and workdir
@@ -278,6 +226,36 @@ def test_cli_errors_are_one_line(tmp_path, subprocess_env):
   assert sorted(os.listdir(tmp_path)) == ["config.json"]
 
 
+def check_one_step_workdir(workdir: str, records: list[dict]) -> None:
+  """What one step of the tiny config (num_images=2) leaves in its workdir: checkpoint, config, metrics, events."""
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-1")
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["train"]["batch_size"] == 8
+  for key in METRIC_KEYS:
+    assert math.isfinite(records[0][key]), (key, records[0])
+  assert 0.0 <= records[0]["cer"] and 0.0 <= records[0]["letter_f1"] <= 1.0
+
+  scalars = event_values(os.path.join(workdir, "train"))
+  for tag in ("loss/total", "loss/ctc", "loss/angle", "loss/letters", "loss/clean", "learning_rate",
+              "samples_per_second", "grad_norm"):
+    assert tag in scalars, sorted(scalars)
+    step, value = scalars[tag][0]
+    assert step == 1 and math.isfinite(float(tf.make_ndarray(value.tensor))), tag
+  evals = event_values(os.path.join(workdir, "eval"))
+  for tag in ("cer", "word_accuracy", "angle_mae", "letter_f1", "clean_psnr", "loss/total",
+              "validation/letters", "validation/clean", "validation/text"):
+    assert tag in evals, sorted(evals)
+  _, letters = evals["validation/letters"][0]
+  assert letters.metadata.plugin_data.plugin_name == "images"
+  blobs = tf.make_ndarray(letters.tensor)
+  assert len(blobs) == 2 + 2  # width, height, two PNGs
+  png = tf.io.decode_png(blobs[2]).numpy()
+  assert png.shape == (96, 384, 3)  # 32x128 grey enlarged 3x, RGB for the coloured boxes
+  assert "| # | true | predicted | exact |" in letters.metadata.summary_description
+  _, text = evals["validation/text"][0]
+  assert tf.make_ndarray(text.tensor).item().decode().startswith("| # | true | predicted")
+
+
 def test_cli_train_exports_then_export_predict_evaluate(tmp_path, subprocess_env):
   """The README's main job: ocr-tf train (exports at the end), export again, predict, evaluate."""
   workdir, out = str(tmp_path / "run"), str(tmp_path / "model")
@@ -286,11 +264,16 @@ def test_cli_train_exports_then_export_predict_evaluate(tmp_path, subprocess_env
     return subprocess.run([sys.executable, "-m", "ocr_tf.main", *args], cwd=ROOT, env=subprocess_env,
                           capture_output=True, text=True, timeout=300, check=False)
 
-  result = subprocess.run(cli_args(workdir), cwd=ROOT, env=subprocess_env, capture_output=True, text=True,
-                          timeout=300, check=False)
+  result = subprocess.run(cli_args(workdir, num_images=2), cwd=ROOT, env=subprocess_env, capture_output=True,
+                          text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
+  records = train.read_metrics(workdir)
+  assert [r["step"] for r in records] == [1]
+  assert (f"trained to step 1 in {workdir} (replicas=1): cer={records[0]['cer']:.4f} "
+          f"word_accuracy={records[0]['word_accuracy']:.4f}") in result.stdout
   assert f"exported SavedModel to {os.path.join(workdir, 'export')}" in result.stdout
   assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
+  check_one_step_workdir(workdir, records)
 
   result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}")
   assert result.returncode == 0, result.stderr[-3000:]
