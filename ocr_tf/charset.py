@@ -19,6 +19,9 @@ class Charset:
   def __len__(self) -> int:
     return len(self.chars)
 
+  def __contains__(self, char: str) -> bool:
+    return char in self._index
+
   @property
   def blank(self) -> int:
     return len(self.chars)
@@ -50,7 +53,7 @@ def load_corpus(path: str, mode: str, charset: Charset, max_length: int):
   except (OSError, UnicodeDecodeError) as e:
     raise ConfigError(f"data.corpus={path!r}: cannot read ({e})") from None
   entries = text.split() if mode == "words" else [ln.strip() for ln in text.splitlines()]
-  kept = sorted({e for e in entries if e and len(e) <= max_length and all(c in charset._index for c in e)})
+  kept = sorted({e for e in entries if e and len(e) <= max_length and all(c in charset for c in e)})
   if not kept:
     raise ConfigError(f"data.corpus={path!r}: no {mode} of at most {max_length} charset characters "
                       f"({len(entries)} read)")

@@ -131,7 +131,8 @@ class Generator:
       self._corpus = charset_lib.load_corpus(config_base.corpus_path(d.corpus), d.corpus_mode, self.charset,
                                              self.L)
       if d.corpus_upper_probability + d.corpus_title_probability > 0:
-        upper = np.array([self.charset._index.get(c.upper(), i) for i, c in enumerate(d.charset)], np.int32)
+        upper = np.array([self.charset.encode(c.upper())[0] if c.upper() in self.charset else i
+                          for i, c in enumerate(d.charset)], np.int32)
         self._capitals = tf.constant(upper)  # itself when it has none
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0) or self._low_noise
     self._crop = bool(d.get("crop_box", False))
@@ -572,8 +573,6 @@ class Generator:
       by0 = tf.where(any_ink, tf.minimum(line_y0, ink_y0), line_y0)
       by1 = tf.where(any_ink, tf.maximum(line_y1, ink_y1), line_y1)
     center = tf.stack([(bx0 + bx1) / 2, (by0 + by1) / 2], axis=1)
-    theta = p["angle"] * (math.pi / 180.0)
-    del theta
     cos, sin, shear = p["trig"][:, 0], p["trig"][:, 1], p["trig"][:, 2]
     # Rotation CCW as seen (y down) after a shear that leans the tops right.
     rot = tf.reshape(tf.stack([cos, sin, -sin, cos], axis=1), [-1, 2, 2])
