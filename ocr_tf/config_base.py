@@ -298,11 +298,12 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
     _range(d, "low_res_noise", lo=0.0, hi=1.0)
   if "short_length" in d:
     _range(d, "short_length", lo=1, hi=1024, integer=True)
+  digits = d.get("digits_probability", 0.0) > 0
   if "digits_length" in d:
     _range(d, "digits_length", lo=1, hi=1024, integer=True)
-    if d.get("digits_probability", 0.0) > 0 and d.digits_length[1] > d.max_length:
+    if digits and d.digits_length[1] > d.max_length:
       _fail("digits_length", d.digits_length, f"must fit in data.max_length={d.max_length}")
-  if d.get("digits_probability", 0.0) > 0 and not any(c.isdigit() for c in d.charset):
+  if digits and not any(c.isdigit() for c in d.charset):
     _fail("digits_probability", d.digits_probability, "the charset has no digits")
   for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast"):  # absent from older runs' configs
     if not isinstance(d.get(field, False), bool):

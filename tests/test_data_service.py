@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from conftest import ROOT, one_line
 from ocr_tf import config_base, data_service, train
+from test_train import subprocess_env  # noqa: F401  pylint: disable=unused-import
 
 UNSHARE = shutil.which("unshare")
 IP = shutil.which("ip")
@@ -196,18 +197,18 @@ for p in procs.values():
   p.kill(); p.wait()
 for f in logs.values():
   f.close()
+def own_lines(name):  # the server's own lines (TensorFlow's log lines around them vary, XLA cache loads among them)
+  with open(os.path.join(workdir, name + ".log")) as f:
+    return "".join(l for l in f if "data-service" in l)
 print(json.dumps({"rc": trainer.returncode, "killed": killed, "tail": "".join(lines[-30:]),
                   "service": any("samples made by the tf.data service" in l for l in lines),
-                  # the servers' own lines (TensorFlow's log lines around them vary, XLA cache loads among them)
-                  "dispatcher_log": "".join(l for l in open(os.path.join(workdir, "dispatcher.log")) if "data-service" in l),
-                  "worker_log": "".join(l for l in open(os.path.join(workdir, "worker1.log")) if "data-service" in l)}))
+                  "dispatcher_log": own_lines("dispatcher"), "worker_log": own_lines("worker1")}))
 """
 
 
 @needs_namespace
-def test_cli_dispatcher_two_workers_train_and_a_killed_worker(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
-             PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+def test_cli_dispatcher_two_workers_train_and_a_killed_worker(tmp_path, subprocess_env):  # noqa: F811
+  env = dict(subprocess_env, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")  # four processes on 2 cores
   result = subprocess.run(in_loopback_namespace([sys.executable, "-c", CLI_SCRIPT, str(tmp_path)]), cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-4000:]
