@@ -8,7 +8,9 @@ with labels.tsv) it prints, for ocr_tf and for Tesseract (Debian's
 tesseract-ocr, eng model, --psm 8, the model's charset as whitelist, one
 process per image, as in benchmarks/tesseract_lib.py): character error
 rate (summed edit distances over summed label lengths), word accuracy and
-images per second; where the set has angles.tsv, ocr_tf's angle mean
+images per second. ocr_tf reads as `ocr-tf predict` does, with the shipped
+word list correcting unsure readings (--lexicon; ocr_tf_raw_cer is the CER
+of the model's own readings); where the set has angles.tsv, ocr_tf's angle mean
 absolute error, also per word length, and on the degraded set both CERs per
 degradation. It also reads a blank page, a blank black image and a
 one-pixel image to show what the model returns for images without text.
@@ -17,7 +19,7 @@ Tesseract's texts are cached per set in tesseract_<version>.tsv next to the
 labels (its output does not change between runs), so later runs only time
 it on --speed_images images. The last lines are one key=value line per set:
 
-  set=clean n=... ocr_tf_cer=... tesseract_cer=... ocr_tf_word_accuracy=... ...
+  set=clean n=... ocr_tf_cer=... ocr_tf_raw_cer=... tesseract_cer=... ocr_tf_word_accuracy=... ...
   speed: tesseract_images_per_second=... ocr_tf_images_per_second=... speed_ratio=...
 
 --json writes all figures to a file as well.
@@ -48,6 +50,10 @@ _SPEED = flags.DEFINE_integer("speed_images", 300, "Images of the first set that
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use the first N images of each set (0: all).", lower_bound=0)
 _JSON = flags.DEFINE_string("json", "", "Also write the figures here.")
 _SHOW = flags.DEFINE_integer("show_errors", 8, "ocr_tf misreadings printed per set.", lower_bound=0)
+_LEXICON = flags.DEFINE_string("lexicon", "words", "ocr_tf's word list ('words', a file, or 'none'), as ocr-tf "
+                               "predict's --lexicon.")
+_BONUS = flags.DEFINE_float("lexicon_bonus", None, "Nats a word-list word may lose and still replace the reading "
+                            "(default: ocr_tf.lexicon.DEFAULT_BONUS).")
 
 
 def tesseract_texts(folder: str, names: list[str], paths: list[str], charset: str) -> list[str]:
@@ -146,10 +152,16 @@ def main(argv):
   with open(os.path.join(model_dir, "assets", "charset.txt"), encoding="utf-8") as f:
     charset = f.read()
   model = predict.load_model(model_dir)
+  from ocr_tf import lexicon  # pylint: disable=import-outside-toplevel
+  words = lexicon.load(_LEXICON.value, charset,
+                       lexicon.DEFAULT_BONUS if _BONUS.value is None else _BONUS.value)
+  if words is not None and predict.model_charset(model) is None:
+    print("the model does not export text_log_probs: its readings are not corrected with the word list")
   # The shipped model is named by its path inside the package, not by where this checkout is.
   package_parent = os.path.dirname(os.path.dirname(os.path.abspath(predict.__file__)))
   shown = model_dir if _MODEL.value else os.path.relpath(predict.DEFAULT_MODEL, package_parent)
-  results: dict = {"model": shown, "tesseract": tesseract_lib.version(), "sets": {}}
+  results: dict = {"model": shown, "tesseract": tesseract_lib.version(), "sets": {},
+                   "lexicon": _LEXICON.value, "lexicon_bonus": None if words is None else words.bonus}
   speed_paths: list[str] = []
   for set_name in _SETS.value:
     folder = os.path.join(_DATA.value, set_name)
@@ -163,12 +175,14 @@ def main(argv):
     paths, truths = [p for p, _, _ in rows], [t for _, t, _ in rows]
     names = [os.path.basename(p) for p in paths]
     speed_paths = speed_paths or paths[:_SPEED.value]
-    preds = predict.predict_files(model, paths, batch_size=_BATCH.value)
+    preds = predict.predict_files(model, paths, batch_size=_BATCH.value, lexicon=words)
     ours = [p.text if p.ok else "" for p in preds]
+    raw = [p.raw_text if p.ok else "" for p in preds]
     theirs = tesseract_texts(folder, names, paths, charset)
     n = len(paths)
     r = {"n": n,
          "ocr_tf_cer": tesseract_lib.cer(ours, truths),
+         "ocr_tf_raw_cer": tesseract_lib.cer(raw, truths),
          "tesseract_cer": tesseract_lib.cer(theirs, truths),
          "ocr_tf_word_accuracy": sum(a == b for a, b in zip(ours, truths)) / n,
          "tesseract_word_accuracy": sum(a == b for a, b in zip(theirs, truths)) / n,
@@ -199,9 +213,9 @@ def main(argv):
     print(f"set={set_name} " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                         for k, v in r.items() if not isinstance(v, dict)), flush=True)
   # Speed: both read the same files, ocr_tf in batches after a warm-up batch.
-  predict.predict_files(model, speed_paths[:_BATCH.value], batch_size=_BATCH.value)
+  predict.predict_files(model, speed_paths[:_BATCH.value], batch_size=_BATCH.value, lexicon=words)
   began = time.perf_counter()
-  predict.predict_files(model, speed_paths, batch_size=_BATCH.value)
+  predict.predict_files(model, speed_paths, batch_size=_BATCH.value, lexicon=words)
   ours_s = time.perf_counter() - began
   _, theirs_s = tesseract_lib.run_tesseract(speed_paths, charset)
   n = len(speed_paths)

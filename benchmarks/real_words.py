@@ -30,7 +30,8 @@ The PDFs default to documentation shipped in Debian packages (Computer
 Modern, Times, Helvetica, Courier, Palatino, Century Schoolbook):
 
   apt-get install poppler-utils r-doc-pdf python-reportlab-doc camlidl-doc \
-    libtasn1-doc gri nettle-dev valgrind fontconfig shared-mime-info bzip2-doc fonts-texgyre
+    libtasn1-doc gri nettle-dev valgrind fontconfig shared-mime-info bzip2-doc \
+    texlive-fonts-recommended-doc texlive-fonts-extra-doc
 """
 
 from __future__ import annotations
@@ -62,10 +63,15 @@ DEFAULT_PDFS = (
     "/usr/share/doc/bzip2/manual.pdf.gz",
     "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf",
     "/usr/share/doc/fontconfig/fontconfig-user.pdf.gz",    # Palatino
-    "/usr/share/doc/fonts-texgyre/qcs-info.pdf",          # Century Schoolbook (TeX Gyre Schola)
-    "/usr/share/doc/fonts-texgyre/qpl-info.pdf",          # Palatino (TeX Gyre Pagella)
-    "/usr/share/doc/fonts-texgyre/qtm-info.pdf",          # Times (TeX Gyre Termes)
+    "/usr/share/doc/texlive-doc/fonts/fouriernc/test_fouriernc.pdf",  # New Century Schoolbook
+    "/usr/share/doc/texlive-doc/fonts/pxfonts/pxfontsdoc.pdf",        # Palatino
+    "/usr/share/doc/texlive-doc/fonts/txfonts/txfontsdoc.pdf",        # Times
 )
+# Earlier sets took Century Schoolbook, Palatino and Times from the TeX Gyre
+# font sheets (fonts-texgyre's qcs/qpl/qtm-info.pdf). Their glyph tables are
+# not document text: cells name a glyph ('l', 'v', 'x62') whose drawing is
+# another (a small capital) inside table rules. They are replaced by documents
+# set in those faces; `--pdfs=...` still builds the old set.
 CHARSET = re.compile(r"^[0-9A-Za-z]+$")
 WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
 PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">')
@@ -78,6 +84,8 @@ _MAX_LEN = flags.DEFINE_integer("max_length", 32, "Longest word kept.", lower_bo
 _MIN_HEIGHT = flags.DEFINE_integer("min_height", 13, "Word boxes less tall (px) are left out: body text and up.",
                                    lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 20261124, "Random seed of the draws.")
+_MAX_CUT = flags.DEFINE_float("max_cut", 0.25, "PDFs whose word boxes cut the glyphs of more than this fraction "
+                              "of their words are left out.")
 _TRDG_PYTHON = flags.DEFINE_string("trdg_python", "", "Python of trdg's environment: also build unseen_fonts/.")
 _TRDG_COUNT = flags.DEFINE_integer("trdg_count", 1000, "Images in unseen_fonts/.", lower_bound=1)
 
@@ -184,6 +192,20 @@ def _pdf_path(path: str, tmp: str) -> str:
   return out
 
 
+def _cut_fraction(found: list) -> float:
+  """Of a PDF's words, the fraction with ink in the pixel row just above the box.
+
+  Some PDFs' fonts declare an ascent below their letters' tops (seen in
+  OpenType-based TeX documents); their boxes cut the ascenders off (a 't'
+  looks like an 'r'), so the crop no longer shows its label.
+  """
+  cut = 0
+  for image, _, (x0, y0, x1, _), _, _ in found:
+    if y0 > 0 and np.asarray(image.crop((x0, y0 - 1, x1, y0))).min() < 128:
+      cut += 1
+  return cut / max(len(found), 1)
+
+
 def _write(folder: str, name: str, image: Image.Image) -> None:
   image.save(os.path.join(folder, name))
 
@@ -206,6 +228,12 @@ def build_pdf_sets(out: str, rng: random.Random) -> None:
         dpi = rng.choice([100, 110, 120, 133, 150])
         image, words = page_words(pdf, page, dpi)
         found += [(image, text, box, page, dpi) for text, box in words]
+      cut = _cut_fraction(found)
+      if cut > _MAX_CUT.value:
+        print(f"skipped: {os.path.basename(path)}: its text layer's word boxes cut the glyphs of "
+              f"{100 * cut:.0f}% of its words (ink in the row above the box; --max_cut={_MAX_CUT.value})",
+              flush=True)
+        continue
       picked = rng.sample(found, min(_WORDS.value, len(found)))
       stem = re.sub(r"[^A-Za-z0-9]+", "_", os.path.basename(pdf)[:-4])
       for k, (image, text, box, page, dpi) in enumerate(picked):

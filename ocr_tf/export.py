@@ -21,8 +21,14 @@ box_scores  float32 [B, K]      score of each box, 0 in unused slots; sorted
 clean       float32 [B, H, W, 1]  denoised image at model resolution (white for
                                 an image in error)
 image_size  int32 [B, 2]        the input image's (height, width); 0 when unknown
+text_log_   float32 [B, T, C]   log-softmax of the text head per column, the
+probs                           CTC blank last (zeros for an image in error):
+                                what ocr_tf.lexicon scores readings with
 error       string [B]          '' when fine, else a one-line reason
 ==========  ==================  ================================================
+
+The loaded object's ``charset`` variable (tf.string) holds the characters of
+the columns 0..C-2, in order.
 
 ``serve_images(images: float32 [B, h, w, c])`` takes a batch of decoded images
 in [0, 1] of one size with c = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4
@@ -84,7 +90,8 @@ from ocr_tf import models
 
 # Input images whose grey levels span less than this (of 0..1) are blank: empty text, confidence 0.
 BLANK_RANGE = 0.06
-SERVING_KEYS = ("text", "confidence", "angle", "boxes", "box_scores", "clean", "image_size", "error")
+SERVING_KEYS = ("text", "confidence", "angle", "boxes", "box_scores", "clean", "image_size", "text_log_probs",
+                "error")
 IMAGE_KEYS = tuple(k for k in SERVING_KEYS if k != "error")
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MIN_SIDE = 4
@@ -257,6 +264,8 @@ class ServingModule(tf.Module):
     self._threshold = float(box_threshold)
     self._max_pixels = int(max_pixels)
     self._min_side = int(min_side)
+    # Saved with the model, so that a loaded SavedModel can name the columns of text_log_probs.
+    self.charset = tf.Variable(self._charset, trainable=False, name="charset")
     self.serving_default = tf.function(
         self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     self.serve_images = tf.function(
@@ -278,6 +287,7 @@ class ServingModule(tf.Module):
     out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images),
                   lambda: self._empty_outputs())
     logits = out["text_logits"]
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
     text = metrics.decode_text(logits, self._charset)
     confidence = metrics.greedy_confidence(logits)
     # An image without contrast holds no text: nothing is read, with no confidence, rather than a guess.
@@ -302,6 +312,7 @@ class ServingModule(tf.Module):
         "box_scores": tf.where(keep, scores, 0.0),
         "clean": tf.where(valid[:, None, None, None], clean, 1.0),
         "image_size": tf.where(valid[:, None], tf.cast(geometry[:, 4:6], tf.int32), 0),
+        "text_log_probs": tf.where(valid[:, None, None], log_probs, 0.0),
     }
 
   # ---------------------------------------------------------------- signatures

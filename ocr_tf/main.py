@@ -7,6 +7,7 @@ r"""The ocr-tf command: thin flag parsing around the library.
   ocr-tf predict --model=/tmp/ocr_tiny/export word1.png word2.jpg [--json] [--draw=/tmp/drawn]
   ocr-tf evaluate --model=/tmp/ocr_tiny/export --data=folder_with_labels_tsv
   ocr-tf predict word.png   # the model shipped with the package (ocr_tf/assets/MODEL_CARD.md)
+  ocr-tf predict --lexicon=none word.png   # the model's own reading, without the word list
   ocr-tf data-service dispatcher --port=5050
   ocr-tf data-service worker --dispatcher=HOST:5050 --port=5051 [--worker_host=NAME]
   ocr-tf train ... --config.data.data_service_address=HOST:5050
@@ -49,6 +50,9 @@ _MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder
 _JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
 _DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
 _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
+_LEXICON = flags.DEFINE_string("lexicon", "words", "predict/evaluate: word list that corrects readings the model "
+                               "was unsure of ('words': the shipped English list; a file of words; 'none': the "
+                               "model's own reading).")
 _PORT = flags.DEFINE_integer("port", 0, "data-service: port to serve on (0: any free port, printed).",
                              lower_bound=0, upper_bound=65535)
 _DISPATCHER = flags.DEFINE_string("dispatcher", None, "data-service worker: the dispatcher's HOST:PORT.")
@@ -170,14 +174,14 @@ def _model_path() -> str:
 def cmd_predict(files: list[str]) -> int:
   from ocr_tf import predict  # pylint: disable=import-outside-toplevel
   return predict.cmd_predict(_model_path(), files, as_json=_JSON.value, draw_dir=_DRAW.value,
-                             batch_size=_BATCH.value)
+                             batch_size=_BATCH.value, lexicon=_LEXICON.value)
 
 
 def cmd_evaluate() -> int:
   if not _DATA.value:
     _fail("evaluate needs --data=FOLDER (images plus labels.tsv: filename<TAB>text)")
   from ocr_tf import predict  # pylint: disable=import-outside-toplevel
-  return predict.cmd_evaluate(_model_path(), _DATA.value, batch_size=_BATCH.value)
+  return predict.cmd_evaluate(_model_path(), _DATA.value, batch_size=_BATCH.value, lexicon=_LEXICON.value)
 
 
 def cmd_data_service(args: list[str]) -> None:

@@ -12,6 +12,11 @@ files are sent again one by one.
 line, file names relative to the folder) and reports word accuracy, character
 error rate and speed.
 
+Both correct each reading with a word list (:mod:`ocr_tf.lexicon`; the
+shipped English list by default, ``lexicon=None`` for the model's own
+reading) when the model exports ``text_log_probs``; a corrected
+:class:`Prediction` keeps the model's reading in ``raw_text``.
+
 The ``cmd_*`` functions print results and return the process exit code:
 0 when every input was read, 1 when some input failed (the others are still
 reported), 2 when the command could not run at all (no model, no labels).
@@ -30,8 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 from ocr_tf import export
+from ocr_tf import lexicon as lexicon_lib
 
 DEFAULT_BATCH_SIZE = 16
+DEFAULT_LEXICON = "words"  # the shipped English word list (ocr_tf/assets/words.txt)
 # The model shipped with the package (see MODEL_CARD.md next to it).
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "default_model")
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -49,10 +56,14 @@ class Prediction:
 
   Boxes are the letter boxes with a positive score, [ymin, xmin, ymax, xmax]
   in the input image's pixels; ``clean`` is the denoised image [H, W, 1] at
-  model resolution; ``drawn`` lists the files written for --draw.
+  model resolution; ``drawn`` lists the files written for --draw. When the
+  word list replaced the model's reading, ``raw_text`` is that reading and
+  ``confidence`` the model's probability of ``text`` (all CTC paths);
+  otherwise ``raw_text`` equals ``text`` and ``confidence`` is the best path's.
   """
   file: str
   text: str = ""
+  raw_text: str = ""
   confidence: float = 0.0
   angle: float = 0.0
   boxes: list[list[float]] = dataclasses.field(default_factory=list)
@@ -75,6 +86,8 @@ class Prediction:
     out.update(text=self.text, confidence=round(self.confidence, 6), angle=round(self.angle, 4),
                image_size=list(self.image_size), boxes=[[round(v, 2) for v in b] for b in self.boxes],
                box_scores=[round(s, 4) for s in self.box_scores])
+    if self.raw_text != self.text:
+      out["raw_text"] = self.raw_text
     if self.drawn:
       out["drawn"] = list(self.drawn)
     return out
@@ -142,12 +155,47 @@ def _read(path: str, max_bytes: int) -> bytes | str:
     return f"cannot read ({e.strerror or e})"
 
 
-def _prediction(path: str, out: dict[str, np.ndarray]) -> Prediction:
+def model_charset(model: Any) -> str | None:
+  """The characters of a loaded SavedModel's text_log_probs columns; None for a model exported without them."""
+  charset = getattr(model, "charset", None)
+  if charset is None or "text_log_probs" not in model.signatures["serving_default"].structured_outputs:
+    return None
+  return charset.numpy().decode("utf-8")
+
+
+def model_lexicon(model: Any, lexicon: Any) -> lexicon_lib.Lexicon | None:
+  """`lexicon` (a Lexicon, a word list path, 'words', or None/'none') for a loaded model.
+
+  None when there is no list, or the model does not export text_log_probs.
+
+  Raises:
+    PredictError: the word list cannot be read or holds no word of the model's charset.
+  """
+  if lexicon is None or isinstance(lexicon, lexicon_lib.Lexicon):
+    return lexicon
+  charset = model_charset(model)
+  if charset is None:
+    return None
+  try:
+    return lexicon_lib.load(str(lexicon), charset)
+  except lexicon_lib.LexiconError as e:
+    raise PredictError(f"--lexicon: {e}") from None
+
+
+def _prediction(path: str, out: dict[str, np.ndarray], lexicon: lexicon_lib.Lexicon | None) -> Prediction:
   error = out["error"].decode("utf-8", "replace")
   if error:
     return Prediction(file=path, error=error)
   keep = out["box_scores"] > 0
-  return Prediction(file=path, text=out["text"].decode("utf-8", "replace"), confidence=float(out["confidence"]),
+  raw = out["text"].decode("utf-8", "replace")
+  text, confidence = raw, float(out["confidence"])
+  if lexicon is not None and raw:
+    text = lexicon.correct(raw, out["text_log_probs"])
+    if text != raw:
+      blank = out["text_log_probs"].shape[-1] - 1
+      confidence = float(np.exp(lexicon_lib.ctc_log_likelihood(out["text_log_probs"], [lexicon.encode(text)],
+                                                               blank)[0]))
+  return Prediction(file=path, text=text, raw_text=raw, confidence=confidence,
                     angle=float(out["angle"]), boxes=out["boxes"][keep].astype(float).tolist(),
                     box_scores=out["box_scores"][keep].astype(float).tolist(),
                     image_size=(int(out["image_size"][0]), int(out["image_size"][1])), clean=out["clean"])
@@ -190,7 +238,8 @@ def _stems(files: Sequence[str]) -> list[str]:
 
 
 def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = None,
-                  batch_size: int = DEFAULT_BATCH_SIZE, max_file_bytes: int = MAX_FILE_BYTES) -> list[Prediction]:
+                  batch_size: int = DEFAULT_BATCH_SIZE, max_file_bytes: int = MAX_FILE_BYTES,
+                  lexicon: Any = DEFAULT_LEXICON) -> list[Prediction]:
   """Reads the text of each file; one Prediction per file, in order.
 
   Args:
@@ -202,13 +251,17 @@ def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = 
       written there (created if missing).
     batch_size: files per call of the model.
     max_file_bytes: larger files are refused without being read.
+    lexicon: the word list that corrects readings (:func:`model_lexicon`);
+      None (or 'none') for the model's own reading.
 
   Raises:
-    PredictError: the model cannot be loaded.
+    PredictError: the model cannot be loaded, or the word list read.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
-  signature = _as_model(model_path).signatures["serving_default"]
+  model = _as_model(model_path)
+  signature = model.signatures["serving_default"]
+  lexicon = model_lexicon(model, lexicon)
   stems = _stems(files) if draw_dir else []
   if draw_dir:
     os.makedirs(draw_dir, exist_ok=True)
@@ -221,7 +274,7 @@ def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = 
     outputs: dict[int, dict | str] = dict(zip(readable, served))
     for i, path in enumerate(chunk):
       out = outputs.get(i, read[i])
-      pred = Prediction(file=path, error=out) if isinstance(out, str) else _prediction(path, out)
+      pred = Prediction(file=path, error=out) if isinstance(out, str) else _prediction(path, out, lexicon)
       if draw_dir and pred.ok:
         try:
           pred.drawn = draw(read[i], pred, draw_dir, stems[start + i])
@@ -235,20 +288,29 @@ def _stream(stream: TextIO | None, default: TextIO) -> TextIO:
   return stream if stream is not None else default
 
 
+def _note_no_lexicon(model: Any, asked: Any, words: lexicon_lib.Lexicon | None, command: str, err: TextIO) -> None:
+  """Says on stderr that a word list was asked for but the model cannot use one."""
+  if words is None and asked is not None and str(asked).strip().lower() != lexicon_lib.NONE:
+    if model_charset(model) is None:
+      print(f"ocr-tf {command}: this model does not export text_log_probs (exported by an older ocr_tf): "
+            "readings are not corrected with the word list", file=err)
+
+
 def cmd_predict(model_path: str, files: Sequence[str], as_json: bool = False, draw_dir: str | None = None,
                 batch_size: int = DEFAULT_BATCH_SIZE, out: TextIO | None = None,
-                err: TextIO | None = None) -> int:
+                err: TextIO | None = None, lexicon: Any = DEFAULT_LEXICON) -> int:
   """Prints what the model reads in each file; returns the exit code.
 
   Output, one line per image on stdout: ``file<TAB>text<TAB>confidence<TAB>angle``
   (confidence 4 decimals, angle in degrees, 2 decimals), or with `as_json` one
   JSON object per file with file, text, confidence, angle, image_size, boxes,
-  box_scores (and drawn); a file that failed gets ``{"file", "error"}``.
+  box_scores (and raw_text when the word list `lexicon` changed the reading,
+  and drawn); a file that failed gets ``{"file", "error"}``.
   Every failed file also gets one line on stderr: ``ocr-tf predict: FILE: PROBLEM``.
 
   Returns:
     0 if every file was read, 1 if any failed, 2 if nothing could be done
-    (no files, model not loadable, draw_dir not writable).
+    (no files, model or word list not loadable, draw_dir not writable).
   """
   out, err = _stream(out, sys.stdout), _stream(err, sys.stderr)
   if not files:
@@ -256,6 +318,8 @@ def cmd_predict(model_path: str, files: Sequence[str], as_json: bool = False, dr
     return 2
   try:
     model = load_model(model_path)
+    words = model_lexicon(model, lexicon)
+    _note_no_lexicon(model, lexicon, words, "predict", err)
     if draw_dir:
       os.makedirs(draw_dir, exist_ok=True)
   except PredictError as e:
@@ -265,7 +329,7 @@ def cmd_predict(model_path: str, files: Sequence[str], as_json: bool = False, dr
     print(f"ocr-tf predict: cannot create {draw_dir} ({e.strerror or e})", file=err)
     return 2
   failed = 0
-  for pred in predict_files(model, files, draw_dir=draw_dir, batch_size=batch_size):
+  for pred in predict_files(model, files, draw_dir=draw_dir, batch_size=batch_size, lexicon=words):
     if not pred.ok:
       failed += 1
       print(f"ocr-tf predict: {pred.file}: {pred.error}", file=err)
@@ -326,30 +390,34 @@ def read_labels(data_dir: str) -> tuple[list[tuple[str, str, int]], list[str]]:
   return rows, problems
 
 
-def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
+def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
+             lexicon: Any = DEFAULT_LEXICON) -> dict[str, Any]:
   """Word accuracy, CER and speed of an exported model on a labelled folder.
 
   Args:
     model_path: a SavedModel folder or a loaded SavedModel.
     data_dir: holds labels.tsv (``filename<TAB>text`` per line) and the images.
     batch_size: files per call of the model.
+    lexicon: the word list that corrects readings (see :func:`predict_files`).
 
   Returns:
     dict: word_accuracy (exact matches / n), cer (summed edit distances /
-    summed label lengths), images_per_second (n over the wall time of
+    summed label lengths), raw_cer (the same for the model's own readings,
+    before the word list), images_per_second (n over the wall time of
     reading and predicting), n (images read), errors (bad rows plus files
     that could not be read; not in the rates), problems (one line each),
     seconds. Rates are nan when n is 0.
 
   Raises:
-    PredictError: no labels.tsv, or the model cannot be loaded.
+    PredictError: no labels.tsv, or the model or word list cannot be loaded.
   """
   rows, problems = read_labels(data_dir)
   model = _as_model(model_path)
+  words = model_lexicon(model, lexicon)
   start = time.perf_counter()
-  preds = predict_files(model, [p for p, _, _ in rows], batch_size=batch_size)
+  preds = predict_files(model, [p for p, _, _ in rows], batch_size=batch_size, lexicon=words)
   seconds = time.perf_counter() - start
-  n = correct = edits = chars = 0
+  n = correct = edits = raw_edits = chars = 0
   for (path, truth, number), pred in zip(rows, preds):
     if not pred.ok:
       problems.append(f"{os.path.relpath(path, data_dir)} ({LABELS_FILE}:{number}): {pred.error}")
@@ -357,11 +425,13 @@ def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZ
     n += 1
     correct += pred.text == truth
     edits += edit_distance(pred.text, truth)
+    raw_edits += edit_distance(pred.raw_text, truth)
     chars += len(truth)
   nan = float("nan")
   return {
       "word_accuracy": correct / n if n else nan,
       "cer": edits / max(chars, 1) if n else nan,
+      "raw_cer": raw_edits / max(chars, 1) if n else nan,
       "images_per_second": n / seconds if n and seconds > 0 else 0.0,
       "n": n,
       "errors": len(problems),
@@ -371,22 +441,26 @@ def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZ
 
 
 def format_metrics(result: dict[str, Any]) -> str:
-  """The one-line summary: word_accuracy=... cer=... images_per_second=... n=... errors=..."""
-  return (f"word_accuracy={result['word_accuracy']:.4f} cer={result['cer']:.4f} "
+  """The one-line summary: word_accuracy=... cer=... raw_cer=... images_per_second=... n=... errors=..."""
+  return (f"word_accuracy={result['word_accuracy']:.4f} cer={result['cer']:.4f} raw_cer={result['raw_cer']:.4f} "
           f"images_per_second={result['images_per_second']:.1f} n={result['n']} errors={result['errors']}")
 
 
 def cmd_evaluate(model_path: str, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
-                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+                 out: TextIO | None = None, err: TextIO | None = None, lexicon: Any = DEFAULT_LEXICON) -> int:
   """Prints the metrics line of :func:`evaluate` on stdout and each problem on stderr.
 
   Returns:
     0 if every row was evaluated, 1 if some rows or files failed (or none was
-    left), 2 if the evaluation could not run (labels or model missing).
+    left), 2 if the evaluation could not run (labels, model or word list missing).
   """
   out, err = _stream(out, sys.stdout), _stream(err, sys.stderr)
   try:
-    result = evaluate(model_path, data_dir, batch_size=batch_size)
+    read_labels(data_dir)  # before the model loads: a wrong folder fails at once
+    model = load_model(model_path)
+    words = model_lexicon(model, lexicon)
+    _note_no_lexicon(model, lexicon, words, "evaluate", err)
+    result = evaluate(model, data_dir, batch_size=batch_size, lexicon=words)
   except PredictError as e:
     print(f"ocr-tf evaluate: {e}", file=err)
     return 2

@@ -101,7 +101,8 @@ def keras_outputs(model, images: np.ndarray, charset: str) -> dict:
   return {"text": metrics.decode_text(out["text_logits"], charset).numpy(),
           "confidence": metrics.greedy_confidence(out["text_logits"]).numpy(),
           "angle": out["angle"].numpy(), "clean": out["clean"].numpy(),
-          "boxes": boxes.numpy() * np.array([H, W, H, W], np.float32), "box_scores": scores.numpy()}
+          "boxes": boxes.numpy() * np.array([H, W, H, W], np.float32), "box_scores": scores.numpy(),
+          "text_log_probs": tf.nn.log_softmax(out["text_logits"]).numpy()}
 
 
 # ------------------------------------------------------------------ signatures
@@ -113,6 +114,7 @@ def test_signatures_inputs_outputs(loaded, config):
   expected = {"text": (tf.string, [None]), "confidence": (tf.float32, [None]), "angle": (tf.float32, [None]),
               "boxes": (tf.float32, [None, k, 4]), "box_scores": (tf.float32, [None, k]),
               "clean": (tf.float32, [None, H, W, 1]), "image_size": (tf.int32, [None, 2]),
+              "text_log_probs": (tf.float32, [None, W // 4, len(config.data.charset) + 1]),
               "error": (tf.string, [None])}
   sig = loaded.signatures["serving_default"]
   _, inputs = sig.structured_input_signature
@@ -165,6 +167,14 @@ def test_bytes_match_keras_model(loaded, model, samples, config):
   assert (out["box_scores"] > 0).any()
   np.testing.assert_allclose(out["boxes"], ref["boxes"], atol=1e-2)
   np.testing.assert_array_equal(out["image_size"], [[H, W]] * NUM_IMAGES)
+  np.testing.assert_allclose(out["text_log_probs"], ref["text_log_probs"], atol=1e-4)
+  # The columns are named by the charset saved with the model: their greedy decode is the text.
+  charset = loaded.charset.numpy().decode()
+  assert charset == config.data.charset
+  for log_probs, text in zip(out["text_log_probs"], out["text"]):
+    best = [int(i) for i in log_probs.argmax(-1)]
+    merged = [c for j, c in enumerate(best) if c != len(charset) and (j == 0 or c != best[j - 1])]
+    assert "".join(charset[c] for c in merged) == text.decode()
 
 
 def test_serve_images_matches_bytes(loaded, samples):

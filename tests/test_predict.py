@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ocr_tf import export, input_pipeline, predict
+from ocr_tf import export, input_pipeline, lexicon, predict
 from test_export import pil_bytes, png_header, sharp_model, tiny_config
 
 H, W = 32, 128
@@ -230,7 +230,8 @@ def test_evaluate_counts_rates_and_errors(loaded, model_dir, files, reference, t
 
   assert predict.cmd_evaluate(model_dir, str(data)) == 1
   captured = capsys.readouterr()
-  assert re.fullmatch(r"word_accuracy=0\.6667 cer=\d\.\d{4} images_per_second=\d+\.\d n=3 errors=4\n",
+  assert re.fullmatch(r"word_accuracy=0\.6667 cer=\d\.\d{4} raw_cer=\d\.\d{4} images_per_second=\d+\.\d n=3 "
+                      r"errors=4\n",
                       captured.out), captured.out
   assert len(captured.err.splitlines()) == 4
   assert all(line.startswith("ocr-tf evaluate: ") for line in captured.err.splitlines())
@@ -246,6 +247,33 @@ def test_cmd_evaluate_clean_folder_and_missing_labels(model_dir, files, referenc
   assert captured.out.startswith("word_accuracy=1.0000 cer=0.0000 ") and captured.err == ""
   assert predict.cmd_evaluate(model_dir, str(tmp_path / "nothing")) == 2
   assert "labels.tsv: no such file" in capsys.readouterr().err
+
+
+def test_word_list_corrects_readings_of_an_export(loaded, model_dir, files, reference, tmp_path, capsys):
+  """A word one letter from the model's reading replaces it when the list's bonus is large enough."""
+  charset = predict.model_charset(loaded)
+  role, read = next((r, t) for r, t in sorted(reference.items()) if len(t) >= 2)
+  word = read[:-1] + ("a" if read[-1] != "a" else "b")
+  eager = lexicon.Lexicon([word], charset, bonus=1000.0)
+  strict = lexicon.Lexicon([word], charset, bonus=0.0)
+  [fixed] = predict.predict_files(loaded, [files[role]], lexicon=eager)
+  assert (fixed.text, fixed.raw_text) == (word, read)
+  assert 0.0 <= fixed.confidence < 1.0
+  [kept] = predict.predict_files(loaded, [files[role]], lexicon=strict)
+  [plain] = predict.predict_files(loaded, [files[role]], lexicon=None)
+  assert kept.text == plain.text == plain.raw_text == read
+  # Through evaluate: cer counts the corrected text, raw_cer the model's reading.
+  data = tmp_path / "eval"
+  data.mkdir()
+  write(data / "a.png", open(files[role], "rb").read())
+  (data / "labels.tsv").write_text(f"a.png\t{word}\n", encoding="utf-8")
+  result = predict.evaluate(loaded, str(data), lexicon=eager)
+  assert result["cer"] == 0.0 and result["raw_cer"] == pytest.approx(1 / len(word))
+  # A word list that cannot be read stops the command before any image is read.
+  assert predict.cmd_predict(model_dir, [files[role]], lexicon=str(tmp_path / "nowords.txt")) == 2
+  assert predict.cmd_evaluate(model_dir, str(data), lexicon=str(tmp_path / "nowords.txt")) == 2
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 2 and all("--lexicon:" in line and "nowords.txt: no such file" in line for line in err), err
 
 
 def test_blank_images_read_as_empty_text_with_no_confidence(loaded, tmp_path):
