@@ -97,7 +97,9 @@ def data_config() -> ml_collections.ConfigDict:
   d.min_fit_em_px = 6.0  # text scaled to fit may not get smaller than this
   # Geometry.
   d.max_angle = 5.0  # degrees, uniform in [-max_angle, max_angle]
-  d.max_shear = 0.0  # degrees of italic-like shear, uniform in [-max_shear, max_shear]
+  d.max_shear = 0.0  # degrees of italic-like shear, uniform in [-max_shear, max_shear] ...
+  d.shear_right_only = False  # ... or in [0, max_shear]: tops lean right, as italics do
+  d.shear_probability = 1.0  # the other samples are not sheared (upright type)
   # Morphology on the text mask: integer ranges of 3x3 steps.
   d.morph_probability = 0.3
   d.morph_close_open = (-1, 1)  # < 0: close with that many steps, > 0: open
@@ -199,7 +201,7 @@ def get_config() -> ml_collections.ConfigDict:
 _PROBABILITIES = ("corpus_probability", "corpus_upper_probability", "corpus_title_probability",
                   "morph_probability", "invert_probability", "blur_probability", "illumination_probability",
                   "downscale_probability", "jpeg_probability", "short_probability",
-                  "digits_probability")
+                  "digits_probability", "shear_probability")
 _RANGES_NONNEG = ("margins_px",)  # may be negative: handled below
 _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_saturation", "grain",
                  "grain_contrast", "grain_saturation", "contrast", "saturation",
@@ -305,7 +307,8 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
       _fail("digits_length", d.digits_length, f"must fit in data.max_length={d.max_length}")
   if digits and not any(c.isdigit() for c in d.charset):
     _fail("digits_probability", d.digits_probability, "the charset has no digits")
-  for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast"):  # absent from older runs' configs
+  for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast",
+                "shear_right_only"):  # absent from older runs' configs
     if not isinstance(d.get(field, False), bool):
       _fail(field, d[field], "must be True or False")
   if "crop_ascent_em" in d:

@@ -75,6 +75,23 @@ _JPEG_TABLE = np.array([
 ], np.float32).reshape(8, 8)
 
 
+def _shear_degrees(u: tf.Tensor, d) -> tf.Tensor:
+  """Shear of each sample from one uniform draw `u` in [0, 1).
+
+  By default uniform in [-max_shear, max_shear]; with data.shear_right_only in
+  [0, max_shear]; with data.shear_probability p < 1 only the samples whose
+  draw is below p are sheared (the draw rescaled by 1/p), the others are
+  upright. Configs that set neither get the same numbers as before the two
+  fields existed.
+  """
+  hi = float(d.max_shear)
+  lo = 0.0 if d.get("shear_right_only", False) else -hi
+  p = float(d.get("shear_probability", 1.0))
+  if p >= 1.0:
+    return lo + (hi - lo) * u
+  return tf.where(u < p, lo + (hi - lo) * (u / p), 0.0)
+
+
 def _dct_matrix() -> np.ndarray:
   k = np.arange(8)[:, None]
   n = np.arange(8)[None, :]
@@ -312,7 +329,8 @@ class Generator:
     # Rotation and shear (text program), light direction, stroke directions and blur taps (compose).
     rad = math.pi / 180.0
     theta = (-d.max_angle + 2.0 * d.max_angle * col(5)) * rad
-    shear = (-d.max_shear + 2.0 * d.max_shear * col(6)) * rad
+    shear_degrees = _shear_degrees(col(6), d)
+    shear = shear_degrees * rad
     phi = col(40) * (2 * math.pi)
     out["trig"] = tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear), tf.cos(phi), tf.sin(phi)], axis=1)
     for key in ("short", "long"):
@@ -357,7 +375,7 @@ class Generator:
     out["octaves"] = octave_w / tf.reduce_sum(octave_w, axis=1, keepdims=True)
     out["font_px"] = uni(4, d.font_px)
     out["angle"] = uni(5, (-d.max_angle, d.max_angle))
-    out["shear"] = uni(6, (-d.max_shear, d.max_shear))
+    out["shear"] = shear_degrees
     out["margins"] = tf.stack([uni(7, d.margins_px), uni(8, d.margins_px), uni(9, d.margins_px),
                                uni(27, d.margins_px)], 1)
     out["position"] = s[:, 28:30] if d.position == "random" else tf.zeros_like(s[:, 28:30])

@@ -334,6 +334,20 @@ def test_sheared_ink_inside_quads(atlas):
   check_every_ink_pixel_is_in_a_quad(batch)
 
 
+def test_shear_both_ways_or_right_only_on_some_samples(atlas):
+  gen = synth.Generator(data_variant(max_shear=8.0), atlas, 0)
+  both = np.asarray(gen._decode(batched_params(gen, range(400)))["shear"])  # pylint: disable=protected-access
+  assert both.min() < -7.0 and both.max() > 7.0 and (both != 0).all()
+  d = data_variant(max_shear=8.0, shear_right_only=True, shear_probability=0.25)
+  gen = synth.Generator(d, atlas, 0)
+  right = np.asarray(gen._decode(batched_params(gen, range(400)))["shear"])  # pylint: disable=protected-access
+  assert right.min() == 0.0 and right.max() > 7.0 and right.max() <= 8.0
+  assert 0.68 < np.mean(right == 0.0) < 0.82  # upright type
+  # The same draw decides: a sample sheared in both configs leans the same way in the second.
+  sheared = right > 0
+  assert np.array_equal(sheared, both < -8.0 + 16.0 * 0.25)
+
+
 def test_letter_centres_line_up_with_the_angle(atlas):
   # Capitals without descenders have ink centred on one line in every font.
   d = data_variant(charset="ABCDEFGHIKLMNOPRSTUVWXYZ", min_length=8, max_length=8,
