@@ -40,7 +40,7 @@ def train_command(workdir: str, steps: int, batch: int) -> list[str]:
              "eval_every": 0, "checkpoint_every": 1, "keep_checkpoints": 2, "eval_samples": batch,
              "eval_batch_size": batch, "num_images": 0, "deterministic": True, "log_indices": True}
   return [sys.executable, "-m", "ocr_tf.main", "train", "--config=configs/tiny.py", f"--workdir={workdir}",
-          *(f"--config.train.{k}={v}" for k, v in changes.items())]
+          "--noexport", *(f"--config.train.{k}={v}" for k, v in changes.items())]  # weights are compared, not exports
 
 
 def _newest(workdir: str) -> str | None:

@@ -13,7 +13,7 @@ r"""The ocr-tf command: thin flag parsing around the library.
   ocr-tf train ... --config.data.data_service_address=HOST:5050
 
 `train` resumes from the workdir's newest checkpoint when run again, and
-exports the final model to WORKDIR/export.
+exports the final model to WORKDIR/export (not with --noexport).
 
 `--config` takes a config file, or the name of a shipped one (tiny, default,
 seed, words, multi_gpu); fields are overridden with `--config.data.max_length=20`.
@@ -50,6 +50,8 @@ _MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder
 _JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
 _DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
 _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
+_EXPORT = flags.DEFINE_bool("export", True, "train: export the final model to WORKDIR/export (--noexport: "
+                            "checkpoints only; `ocr-tf export` can export them later).")
 _LEXICON = flags.DEFINE_string("lexicon", "words", "predict/evaluate: word list that corrects readings the model "
                                "was unsure of ('words': the shipped English list; a file of words; 'none': the "
                                "model's own reading).")
@@ -136,7 +138,8 @@ def cmd_train(config) -> None:
   if not _WORKDIR.value:
     _fail("train needs --workdir=FOLDER")
   try:
-    result = train.train_and_evaluate(config, _WORKDIR.value, export_fn=export.export_saved_model)
+    result = train.train_and_evaluate(config, _WORKDIR.value,
+                                      export_fn=export.export_saved_model if _EXPORT.value else None)
   except (config_base.ConfigError, atlas_lib.AtlasError, train.CheckpointWriteError) as e:
     _fail(str(e))
   except data_service.DataServiceError as e:

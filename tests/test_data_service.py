@@ -179,7 +179,7 @@ for name in ("worker1", "worker2"):
   procs[name] = subprocess.Popen(ocr + ["data-service", "worker", f"--dispatcher=localhost:{dport}",
                                         f"--port={free_port()}"], stdout=logs[name], stderr=subprocess.STDOUT)
 steps = 6
-train_cmd = ocr + ["train", "--config=configs/tiny.py", f"--workdir={workdir}/run",
+train_cmd = ocr + ["train", "--config=configs/tiny.py", f"--workdir={workdir}/run", "--noexport",
   f"--config.data.data_service_address=localhost:{dport}", "--config.data.data_service_lookahead=2",
   "--config.data.data_service_timeout=10", f"--config.train.steps={steps}", "--config.train.batch_size=8",
   "--config.train.log_every=1", "--config.train.eval_every=0", "--config.train.checkpoint_every=0",
@@ -217,7 +217,8 @@ def test_cli_dispatcher_two_workers_train_and_a_killed_worker(tmp_path, subproce
   assert out["killed"] and out["service"], out["tail"]
   assert "data-service dispatcher serving at grpc://" in out["dispatcher_log"]
   assert "data-service worker serving on port" in out["worker_log"]
-  assert "trained to step 6" in out["tail"]
+  assert "trained to step 6" in out["tail"] and "exported SavedModel" not in out["tail"]
+  assert not (tmp_path / "run" / "export").exists()  # --noexport
   logged = train.read_index_log(str(tmp_path / "run" / train.INDEX_LOG))
   assert sorted(logged) == list(range(1, 7))
   indices = [i for s in sorted(logged) for i in logged[s]]
