@@ -171,11 +171,15 @@ def model_lexicon(model: Any, lexicon: Any) -> lexicon_lib.Lexicon | None:
   Raises:
     PredictError: the word list cannot be read or holds no word of the model's charset.
   """
-  if lexicon is None or isinstance(lexicon, lexicon_lib.Lexicon):
-    return lexicon
+  if lexicon is None:
+    return None
   charset = model_charset(model)
   if charset is None:
     return None
+  if isinstance(lexicon, lexicon_lib.Lexicon):
+    if lexicon.charset != charset:
+      raise PredictError("--lexicon: the word list was built for another charset than the model's")
+    return lexicon
   try:
     return lexicon_lib.load(str(lexicon), charset)
   except lexicon_lib.LexiconError as e:

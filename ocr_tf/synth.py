@@ -89,6 +89,8 @@ def _shear_degrees(u: tf.Tensor, d) -> tf.Tensor:
   p = float(d.get("shear_probability", 1.0))
   if p >= 1.0:
     return lo + (hi - lo) * u
+  if p <= 0.0:
+    return tf.zeros_like(u)
   return tf.where(u < p, lo + (hi - lo) * (u / p), 0.0)
 
 

@@ -269,6 +269,8 @@ def test_word_list_corrects_readings_of_an_export(loaded, model_dir, files, refe
   (data / "labels.tsv").write_text(f"a.png\t{word}\n", encoding="utf-8")
   result = predict.evaluate(loaded, str(data), lexicon=eager)
   assert result["cer"] == 0.0 and result["raw_cer"] == pytest.approx(1 / len(word))
+  with pytest.raises(predict.PredictError, match="another charset"):
+    predict.predict_files(loaded, [files[role]], lexicon=lexicon.Lexicon([word], charset[::-1]))
   # A word list that cannot be read stops the command before any image is read.
   assert predict.cmd_predict(model_dir, [files[role]], lexicon=str(tmp_path / "nowords.txt")) == 2
   assert predict.cmd_evaluate(model_dir, str(data), lexicon=str(tmp_path / "nowords.txt")) == 2

@@ -343,6 +343,8 @@ def test_shear_both_ways_or_right_only_on_some_samples(atlas):
   right = np.asarray(gen._decode(batched_params(gen, range(400)))["shear"])  # pylint: disable=protected-access
   assert right.min() == 0.0 and right.max() > 7.0 and right.max() <= 8.0
   assert 0.68 < np.mean(right == 0.0) < 0.82  # upright type
+  upright = synth.Generator(data_variant(max_shear=8.0, shear_probability=0.0), atlas, 0)
+  assert not np.asarray(upright._decode(batched_params(upright, range(50)))["shear"]).any()  # pylint: disable=protected-access
   # The same draw decides: a sample sheared in both configs leans the same way in the second.
   sheared = right > 0
   assert np.array_equal(sheared, both < -8.0 + 16.0 * 0.25)
