@@ -113,14 +113,20 @@ class Lexicon:
 
   def correct(self, text: str, log_probs: np.ndarray) -> str:
     """`text` (the greedy reading of `log_probs` [T, C]), or the word-list word that replaces it."""
+    return self.correct_scored(text, log_probs)[0]
+
+  def correct_scored(self, text: str, log_probs: np.ndarray) -> tuple[str, float | None]:
+    """As :meth:`correct`, with the replacing word's CTC log-likelihood (None when `text` stays)."""
     if len(text) < 2 or text in self or any(c not in self._index for c in text):
-      return text
+      return text, None
     words = self.candidates(text)
     if not words:
-      return text
+      return text, None
     scores = ctc_log_likelihood(log_probs, [self.encode(w) for w in [text] + words], len(self.charset))
     best = int(np.argmax(scores[1:])) + 1
-    return words[best - 1] if scores[best] + self.bonus > scores[0] else text
+    if scores[best] + self.bonus > scores[0]:
+      return words[best - 1], float(scores[best])
+    return text, None
 
   def encode(self, text: str) -> list[int]:
     return [self._index[c] for c in text]

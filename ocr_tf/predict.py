@@ -194,11 +194,9 @@ def _prediction(path: str, out: dict[str, np.ndarray], lexicon: lexicon_lib.Lexi
   raw = out["text"].decode("utf-8", "replace")
   text, confidence = raw, float(out["confidence"])
   if lexicon is not None and raw:
-    text = lexicon.correct(raw, out["text_log_probs"])
-    if text != raw:
-      blank = out["text_log_probs"].shape[-1] - 1
-      confidence = float(np.exp(lexicon_lib.ctc_log_likelihood(out["text_log_probs"], [lexicon.encode(text)],
-                                                               blank)[0]))
+    text, log_likelihood = lexicon.correct_scored(raw, out["text_log_probs"])
+    if log_likelihood is not None:
+      confidence = float(np.exp(log_likelihood))
   return Prediction(file=path, text=text, raw_text=raw, confidence=confidence,
                     angle=float(out["angle"]), boxes=out["boxes"][keep].astype(float).tolist(),
                     box_scores=out["box_scores"][keep].astype(float).tolist(),
