@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import string
 
 import ml_collections
@@ -172,6 +173,7 @@ def train_config() -> ml_collections.ConfigDict:
   # Numerics and devices.
   t.seed = 0  # initial weights
   t.init_from = ""  # fine-tuning: a first start takes the model weights of this workdir's (or checkpoint's) newest checkpoint
+  t.trainable = ""  # a regular expression: only layers whose name it matches (re.search) are trained; "" = all
   t.precision = "float32"  # 'float32', 'mixed_bfloat16' (CPU, TPU, recent GPUs) or 'mixed_float16' (GPU)
   t.jit_compile = False  # XLA-compile the forward and backward pass
   t.num_cpu_devices = 1  # > 1: that many logical CPU devices under MirroredStrategy
@@ -390,6 +392,13 @@ def validate_train(t: ml_collections.ConfigDict) -> None:
   init_from = t.get("init_from", "")
   if not isinstance(init_from, str):
     _fail("init_from", init_from, "must be a workdir or checkpoint path", b)
+  trainable = t.get("trainable", "")
+  if not isinstance(trainable, str):
+    _fail("trainable", trainable, "must be a regular expression of layer names", b)
+  try:
+    re.compile(trainable)
+  except re.error as e:
+    _fail("trainable", trainable, f"not a regular expression ({e})", b)
   if t.optimizer not in OPTIMIZERS:
     _fail("optimizer", t.optimizer, f"must be one of {', '.join(map(repr, OPTIMIZERS))}", b)
   _float(t, "learning_rate", 0.0, 10.0, lo_open=True)

@@ -76,6 +76,12 @@ def model_config(preset: str = "default") -> ml_collections.ConfigDict:
       every position) or 'attention' (a softmax-weighted average of
       per-position estimates, so a short word in a wide image counts as much
       as a long one).
+    angle_branch: channels of the angle head's own conv stages, each a
+      residual block halving height and width, from a full-resolution conv of
+      the image; () = none, the head reads the backbone's last features only.
+      The text task wants features that ignore a small rotation, and the last
+      level is one row: a lone letter's tilt is lost there. With a branch the
+      angle comes from both (pooled the same way, then a hidden layer).
     bn_momentum: BatchNormalization momentum.
   """
   c = ml_collections.ConfigDict()
@@ -84,6 +90,7 @@ def model_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.letter_stride = 4
   c.text_head = "lstm"
   c.angle_pool = "average"
+  c.angle_branch = ()
   c.bn_momentum = 0.9
   if preset == "tiny":
     c.stem_width = 8
@@ -177,6 +184,13 @@ def validate(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.Conf
       raise ConfigError(f"model.{name}={m[name]!r}: must be a whole number >= 1")
   if m.get("angle_pool", "average") not in ANGLE_POOLS:
     raise ConfigError(f"model.angle_pool={m.angle_pool!r}: must be one of {', '.join(ANGLE_POOLS)}")
+  branch = m.get("angle_branch", ())
+  if not isinstance(branch, (tuple, list)) or not all(_positive_int(v) for v in branch):
+    raise ConfigError(f"model.angle_branch={branch!r}: expected channels (whole numbers >= 1) of each of the "
+                      f"angle branch's stages, or () for none")
+  if branch and (int(data_cfg.height) % 2 ** (len(branch) - 1) or int(data_cfg.width) % 2 ** (len(branch) - 1)):
+    raise ConfigError(f"model.angle_branch={tuple(branch)!r}: {len(branch) - 1} halvings do not divide the "
+                      f"{data_cfg.height}x{data_cfg.width} image")
   if m.text_head not in ("lstm", "conv"):
     raise ConfigError(f"model.text_head={m.text_head!r}: must be 'lstm' or 'conv'")
   if m.text_head == "lstm" and m.text_width % 2:
@@ -310,15 +324,29 @@ def _text_head(features, m: ml_collections.ConfigDict, num_classes: int):
   return keras.layers.Dense(num_classes, dtype="float32", name="text_logits")(x)
 
 
-def _angle_head(features, m: ml_collections.ConfigDict):
+def _pooled(features, m: ml_collections.ConfigDict, prefix: str):
+  """[B, C] summary of a feature map for the angle: see model.angle_pool."""
   if m.get("angle_pool", "average") == "attention":
-    x = keras.layers.Conv2D(m.angle_width, 1, activation="relu", name="angle_local")(features)
-    logits = keras.layers.Conv2D(1, 1, name="angle_attention")(features)
-    x = AttentionPool(dtype="float32", name="angle_pool")([x, logits])
+    x = keras.layers.Conv2D(m.angle_width, 1, activation="relu", name=f"{prefix}_local")(features)
+    logits = keras.layers.Conv2D(1, 1, name=f"{prefix}_attention")(features)
+    return AttentionPool(dtype="float32", name=f"{prefix}_pool")([x, logits])
+  x = keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool")(features)
+  return keras.layers.Dense(m.angle_width, activation="relu", name=f"{prefix}_hidden")(x)
+
+
+def _angle_head(features, image, m: ml_collections.ConfigDict):
+  x = _pooled(features, m, "angle")
+  branch = tuple(m.get("angle_branch", ()))
+  if branch:
+    y = _conv_bn(image, branch[0], 3, 1, "angle_stem", m.bn_momentum)
+    for i, width in enumerate(branch[1:]):
+      y = _residual_block(y, width, (2, 2), f"angle_block{i + 1}", m.bn_momentum)
+    y = _pooled(y, m, "angle_branch")
+    x = keras.layers.Concatenate(name="angle_both")([x, y])
+    x = keras.layers.Dense(m.angle_width, activation="relu", name="angle_mix")(x)
+    x = keras.layers.Dense(1, dtype="float32", name="angle_value")(x)
   else:
-    x = keras.layers.GlobalAveragePooling2D(name="angle_pool")(features)
-    x = keras.layers.Dense(m.angle_width, activation="relu", name="angle_hidden")(x)
-  x = keras.layers.Dense(1, dtype="float32", name="angle_degrees")(x)
+    x = keras.layers.Dense(1, dtype="float32", name="angle_degrees")(x)
   return Squeeze(axis=-1, dtype="float32", name="angle")(x)
 
 
@@ -358,7 +386,7 @@ def build_model(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.C
   letter_level = level_strides(model_cfg).index((model_cfg.letter_stride, model_cfg.letter_stride))
   outputs = {
       "text_logits": _text_head(features[-1], model_cfg, num_classes),
-      "angle": _angle_head(features[-1], model_cfg),
+      "angle": _angle_head(features[-1], image, model_cfg),
       "letters": _letter_head(decoded[letter_level], model_cfg),
       "clean": _clean_head(decoded[0]),
   }

@@ -40,6 +40,7 @@ import functools
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -338,11 +339,34 @@ class TrainState:
   schedule: WarmupCosine
 
 
+def freeze(model: keras.Model, pattern: str) -> list[str]:
+  """Freezes every layer whose name `pattern` does not match (re.search); returns the names left trainable.
+
+  A frozen layer's weights get no update and its BatchNormalization runs in
+  inference mode, so its outputs stay those of the weights it was given
+  (train.init_from): fine-tuning one head leaves the others as they were.
+  "" trains every layer. ConfigError when no layer with weights matches.
+  """
+  kept = []
+  for layer in model.layers:
+    layer.trainable = not pattern or bool(re.search(pattern, layer.name))
+    if layer.trainable and layer.weights:
+      kept.append(layer.name)
+  if not kept:
+    raise ConfigError(f"train.trainable={pattern!r}: matches no layer with weights (layers: "
+                      f"{', '.join(layer.name for layer in model.layers if layer.weights)[:300]} ...)")
+  if pattern:
+    logging.info("train.trainable=%r: training %d of %d layers with weights", pattern, len(kept),
+                 sum(1 for layer in model.layers if layer.weights))
+  return kept
+
+
 def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribute.Strategy) -> TrainState:
   """A fresh model (initial weights from train.seed), its optimizer and step 0, under the strategy."""
   keras.utils.set_random_seed(int(config.train.seed))
   with strategy.scope():
     model = models.build_model(config.model, config.data)
+    freeze(model, config.train.get("trainable", ""))
     optimizer = create_optimizer(config.train, model)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
@@ -838,8 +862,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   global_batch = _checked_batch("batch_size", t.batch_size, replicas)
   eval_batch = _checked_batch("eval_batch_size", t.eval_batch_size, replicas)
   chief = is_chief(strategy)
-  if chief:
-    save_config(config, workdir)
   atlas = atlas_lib.load_atlas(config.data.atlas or None)
   generator = input_pipeline.make_generator(config.data, atlas=atlas)
   validation_generator = input_pipeline.make_generator(config.data, validation=True, atlas=atlas)
@@ -863,6 +885,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = create_train_state(config, strategy)
   finally:
     keras.mixed_precision.set_global_policy(previous_policy)
+  if chief:  # the config is valid: the model (and train.trainable's layers) built
+    save_config(config, workdir)
   checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
   start_step, restored = restore_latest(state, checkpoint_dir)
   if restored is not None:

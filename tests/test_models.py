@@ -38,12 +38,14 @@ def all_layers(model: keras.Model):
         yield getattr(layer, attr)
 
 
-@pytest.mark.parametrize("height,width,channels,head,pool", [(32, 128, 1, "lstm", "average"),
-                                                              (48, 64, 3, "conv", "attention")])
-def test_output_names_shapes_dtypes(height, width, channels, head, pool):
+@pytest.mark.parametrize("height,width,channels,head,pool,branch", [(32, 128, 1, "lstm", "average", ()),
+                                                                     (48, 64, 3, "conv", "attention", ()),
+                                                                     (32, 128, 1, "lstm", "attention", (8, 12, 16))])
+def test_output_names_shapes_dtypes(height, width, channels, head, pool, branch):
   mc = models.model_config("tiny")
   mc.text_head = head
   mc.angle_pool = pool
+  mc.angle_branch = branch
   d = tiny_data(height=height, width=width, channels=channels, max_length=4)
   model = models.build_model(mc, d)
   out = model(np.random.default_rng(0).random((2, height, width, channels), np.float32))
@@ -133,6 +135,9 @@ def test_data_errors_name_the_field(changes, field):
     ("depths", (1, 1), "model.depths=(1, 1)"),
     ("widths", (16, 0, 48, 64), "model.widths=(16, 0, 48, 64)"),
     ("angle_pool", "max", "model.angle_pool='max'"),
+    ("angle_branch", (8, 0), "model.angle_branch=(8, 0)"),
+    ("angle_branch", 8, "model.angle_branch=8"),
+    ("angle_branch", (4,) * 7, "6 halvings do not divide the 32x128 image"),
 ])
 def test_model_errors_name_the_field(field, value, message):
   mc = models.model_config("tiny")

@@ -135,6 +135,9 @@ def test_learning_rate_schedule():
     ("train.loss.weights.ctc", -1.0, "train.loss.weights.ctc=-1.0"),
     ("train.loss.clean_loss", "l2", "train.loss.clean_loss='l2'"),
     ("train.loss.angle_huber_delta", 0.0, "train.loss.angle_huber_delta=0.0"),
+    ("train.trainable", "angle(", "train.trainable='angle('"),
+    ("train.trainable", "^nothing_named_so", "train.trainable='^nothing_named_so': matches no layer"),
+    ("model.angle_branch", (8, 0), "model.angle_branch=(8, 0)"),
     ("model.text_width", 63, "model.text_width=63"),
     ("model.letter_stride", 3, "model.letter_stride=3"),
     ("data.height", 0, "data.height=0"),
@@ -150,6 +153,30 @@ def test_bad_config_value_gives_one_line(field, value, expected, tmp_path):
     train.train_and_evaluate(config, str(tmp_path / "run"))
   one_line(e, expected)
   assert not os.path.exists(tmp_path / "run"), "nothing may be written for an invalid config"
+
+
+def test_trainable_trains_only_the_layers_it_names(tiny_gen):
+  """A frozen layer keeps its weights and its BatchNormalization statistics; the named ones move."""
+  config = tiny_config(trainable="^angle", learning_rate=1e-2)
+  config.model.angle_branch = (8, 12, 16)
+  strategy = tf.distribute.get_strategy()
+  state = train.create_train_state(config, strategy)
+  model = state.model
+  named = {layer.name for layer in model.layers if layer.weights and layer.name.startswith("angle")}
+  assert {"angle_stem_conv", "angle_block2_a_bn", "angle_value", "angle_mix"} <= named
+  assert {v.path for v in model.trainable_variables} == \
+      {v.path for layer in model.layers if layer.name in named for v in layer.trainable_weights}
+  before = {v.path: v.numpy() for v in model.weights}
+  batch = train.model_fields(tiny_gen.generate(list(range(8))))
+  step = train.make_train_step(state, config, strategy, global_batch=8)
+  for _ in range(2):
+    step(batch)
+  for v in model.weights:
+    moved = not np.array_equal(before[v.path], v.numpy())
+    layer = v.path.split("/")[0]
+    assert moved == (layer in named), v.path  # BN moving statistics included
+  assert train.freeze(model, "") == [layer.name for layer in model.layers if layer.weights]
+  assert len(model.trainable_variables) > len(before) // 2
 
 
 def test_all_loss_weights_zero_is_an_error():
