@@ -101,6 +101,7 @@ def data_config() -> ml_collections.ConfigDict:
   d.max_shear = 0.0  # degrees of italic-like shear, uniform in [-max_shear, max_shear] ...
   d.shear_right_only = False  # ... or in [0, max_shear]: tops lean right, as italics do
   d.shear_probability = 1.0  # the other samples are not sheared (upright type)
+  d.italic_probability = -1.0  # < 0: every atlas font equally likely; else the chance of an italic or oblique one
   # Morphology on the text mask: integer ranges of 3x3 steps.
   d.morph_probability = 0.3
   d.morph_close_open = (-1, 1)  # < 0: close with that many steps, > 0: open
@@ -309,6 +310,9 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
       _fail("digits_length", d.digits_length, f"must fit in data.max_length={d.max_length}")
   if digits and not any(c.isdigit() for c in d.charset):
     _fail("digits_probability", d.digits_probability, "the charset has no digits")
+  italic = d.get("italic_probability", -1.0)
+  if isinstance(italic, bool) or not isinstance(italic, (int, float)) or not (italic < 0 or italic <= 1.0):
+    _fail("italic_probability", italic, "must be in [0, 1], or negative for every font equally likely")
   for field in ("crop_box", "blur_at_low_res", "low_res_noise_after_contrast",
                 "shear_right_only"):  # absent from older runs' configs
     if not isinstance(d.get(field, False), bool):

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import ml_collections
 import numpy as np
@@ -62,6 +63,7 @@ from ocr_tf.config_base import ConfigError, validate_data
 
 # Number of scalar uniforms drawn per sample (see _draw_scalars).
 _NUM_SCALARS = 52
+_ITALIC = re.compile(r"italic|oblique", re.IGNORECASE)  # font names of data.italic_probability's fonts
 _SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
 _CANVAS_BUCKETS = 4
 _NOISE_LEVELS = 5  # background octaves with cells of 2, 4, 8, 16, 32 px
@@ -126,6 +128,21 @@ class Generator:
     self.L = int(d.max_length)
     self.D = int(d.max_overlap)
     self.num_fonts = a.num_fonts
+    self.italic_fonts = np.array([bool(_ITALIC.search(name)) for name in a.font_names])
+    self.font_cdf = None  # None: font = floor(u * num_fonts)
+    italic = float(d.get("italic_probability", -1.0))
+    if italic >= 0:
+      for wanted, have, kind in ((italic > 0, self.italic_fonts.any(), "italic or oblique"),
+                                 (italic < 1, (~self.italic_fonts).any(), "upright")):
+        if wanted and not have:
+          raise ConfigError(f"data.italic_probability={italic}: the atlas has no {kind} font "
+                            f"(names are matched against {_ITALIC.pattern!r})")
+      weights = np.where(self.italic_fonts, italic / max(self.italic_fonts.sum(), 1),
+                         (1 - italic) / max((~self.italic_fonts).sum(), 1))
+      weights = weights / weights.sum()
+      cdf = np.cumsum(weights)[:-1]
+      cdf[np.cumsum(weights[::-1])[::-1][1:] == 0] = 2.0  # fonts of weight 0 at the end: never drawn
+      self.font_cdf = tf.constant(cdf, tf.float32)
     self.num_chars = len(d.charset)
     self.cell_h, self.cell_w = a.cell_shape
     self.pixel_size = float(a.pixel_size)
@@ -288,6 +305,14 @@ class Generator:
     return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
             "line_bound": self._line_bound(u, ids, length, offsets)}
 
+  def _font(self, u: tf.Tensor) -> tf.Tensor:
+    """Font index of uniform(s) u: every font equally likely, or by data.italic_probability."""
+    if self.font_cdf is None:
+      return tf.minimum(tf.cast(u * self.num_fonts, tf.int32), self.num_fonts - 1)
+    flat = tf.reshape(u, [-1])
+    index = tf.searchsorted(self.font_cdf, flat, side="right", out_type=tf.int32)
+    return tf.reshape(index, tf.shape(u))
+
   def _line_bound(self, u, ids, length, offsets):
     """An upper bound of the canvas columns the line's ink reaches.
 
@@ -297,7 +322,7 @@ class Generator:
     min bearing) / D)); the +1 absorbs rounding differences with the XLA layout.
     """
     d = self.config
-    font = tf.minimum(tf.cast(u[0] * self.num_fonts, tf.int32), self.num_fonts - 1)
+    font = self._font(u[0])
     o0, o1 = offsets["spacing"]
     lo, hi = d.spacing_em
     spacing = (lo + (hi - lo) * u[o0:o1]) * self.pixel_size
@@ -327,7 +352,7 @@ class Generator:
       return col(k) < float(p_)
 
     out = dict(p)
-    out["font"] = tf.minimum(tf.cast(col(0) * self.num_fonts, tf.int32), self.num_fonts - 1)
+    out["font"] = self._font(col(0))
     # Rotation and shear (text program), light direction, stroke directions and blur taps (compose).
     rad = math.pi / 180.0
     theta = (-d.max_angle + 2.0 * d.max_angle * col(5)) * rad

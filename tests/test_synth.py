@@ -438,6 +438,26 @@ def test_short_strings_are_cut_words_or_short_random_strings(atlas, tmp_path):
   assert 10 < (lengths <= 4).sum() < 54 and (lengths >= 6).sum() > 10
 
 
+def test_italic_probability_sets_the_share_of_italic_fonts(atlas):
+  decode = lambda gen, n: np.asarray(gen._decode(batched_params(gen, range(n)))["font"])  # pylint: disable=protected-access
+  uniform = synth.Generator(data_variant(), atlas, 0)
+  italic = uniform.italic_fonts
+  names = [atlas.font_names[i] for i in np.flatnonzero(italic)]
+  assert 0 < len(names) < len(italic) and all("Italic" in n or "Oblique" in n for n in names)
+  fonts = decode(uniform, 2000)
+  assert abs(italic[fonts].mean() - italic.mean()) < 0.04  # every font equally likely by default
+  for share in (0.0, 0.1, 1.0):
+    gen = synth.Generator(data_variant(italic_probability=share), atlas, 0)
+    drawn = decode(gen, 2000)
+    assert abs(italic[drawn].mean() - share) < 0.025, share
+    assert len(set(drawn.tolist())) == (italic.sum() if share == 1.0 else
+                                        (~italic).sum() if share == 0.0 else len(italic)), share
+  b = to_numpy(synth.Generator(data_variant(italic_probability=0.0), atlas, 0).generate(list(range(4))))
+  assert b["image"].shape[0] == 4 and b["image"].std() > 0
+  with pytest.raises(ConfigError, match=r"data.italic_probability=1.5"):
+    synth.Generator(data_variant(italic_probability=1.5), atlas, 0)
+
+
 def test_numbers_are_random_strings_of_digits(atlas, tmp_path):
   path = tmp_path / "words.txt"
   path.write_text("alphabet betatron gammaray", encoding="utf-8")
