@@ -14,6 +14,8 @@ text        string [B]          greedy CTC decode ('' for an image in error or
 confidence  float32 [B]         probability of the best CTC path; 0 when the
                                 text is empty
 angle       float32 [B]         text angle in degrees, counter-clockwise positive
+                                (exported with angle_mirror: the half difference
+                                of the estimates for the image and its mirror)
 boxes       float32 [B, K, 4]   letter boxes [ymin, xmin, ymax, xmax] in the
                                 input image's pixels (pixel (i, j) covers
                                 [i, i+1] x [j, j+1]); all zeros in unused slots
@@ -255,8 +257,9 @@ class ServingModule(tf.Module):
 
   def __init__(self, model: keras.Model, charset: str, height: int, width: int, channels: int,
                max_letters: int, box_threshold: float = 0.3, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_side: int = DEFAULT_MIN_SIDE):
+               min_side: int = DEFAULT_MIN_SIDE, angle_mirror: bool = False):
     super().__init__(name="ocr_serving")
+    self._angle_mirror = bool(angle_mirror)
     self.model = model
     self._charset = str(charset)
     self._height, self._width, self._channels = int(height), int(width), int(channels)
@@ -274,8 +277,16 @@ class ServingModule(tf.Module):
   # ---------------------------------------------------------------- model
 
   def _model_outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-    out = self.model(images, training=False)
-    return {k: tf.cast(out[k], tf.float32) for k in models.OUTPUT_NAMES}
+    if not self._angle_mirror:
+      out = self.model(images, training=False)
+      return {k: tf.cast(out[k], tf.float32) for k in models.OUTPUT_NAMES}
+    # Mirrored left to right, text turned by a turns by -a: the half difference of the two estimates keeps
+    # the angle and cancels what a glyph's own asymmetry adds to it (the other outputs are the image's).
+    n = tf.shape(images)[0]
+    both = self.model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
+    out = {k: tf.cast(both[k][:n], tf.float32) for k in models.OUTPUT_NAMES}
+    out["angle"] = (out["angle"] - tf.cast(both["angle"][n:], tf.float32)) / 2.0
+    return out
 
   def _empty_outputs(self) -> dict[str, tf.Tensor]:
     """Zero-row outputs: the model is not run on an empty batch (its graph fails on one)."""
@@ -394,7 +405,8 @@ def _json_ready(value: Any) -> Any:
 
 def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, path: str, *,
                        max_letters: int | None = None, box_threshold: float = 0.3,
-                       max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> str:
+                       max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
+                       angle_mirror: bool = False) -> str:
   """Writes `model` as a SavedModel with the signatures serving_default and serve_images.
 
   Args:
@@ -406,6 +418,10 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
     box_threshold: letter peaks scoring less are left out (score 0).
     max_pixels: images whose header claims more pixels are refused, not decoded.
     min_side: images with a side shorter than this are refused.
+    angle_mirror: the angle is the half difference of the model's estimates
+      for the image and for its mirror image (left-right): an angle changes
+      sign in a mirror, the bias a glyph's asymmetric shape gives the
+      estimate does not always. The model runs on twice the images.
 
   Returns:
     `path`.
@@ -421,7 +437,8 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
     raise ValueError(f"max_letters={max_letters!r}: must be >= 1")
   if int(max_pixels) < 1 or int(min_side) < 1:
     raise ValueError(f"max_pixels={max_pixels!r}, min_side={min_side!r}: both must be >= 1")
-  module = ServingModule(model, d.charset, height, width, channels, k, box_threshold, max_pixels, min_side)
+  module = ServingModule(model, d.charset, height, width, channels, k, box_threshold, max_pixels, min_side,
+                         angle_mirror)
   signatures = {
       "serving_default": module.serving_default.get_concrete_function(),
       "serve_images": module.serve_images.get_concrete_function(),
@@ -436,6 +453,7 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
     f.write(d.charset)
   serving = {"height": height, "width": width, "channels": channels, "max_letters": k,
              "box_threshold": float(box_threshold), "max_pixels": int(max_pixels), "min_side": int(min_side),
+             "angle_mirror": bool(angle_mirror),
              "signatures": {"serving_default": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(SERVING_KEYS)},
                             "serve_images": {"inputs": {"images": "float32 [B, h, w, c] in [0, 1]"},
                                              "outputs": list(IMAGE_KEYS)}}}

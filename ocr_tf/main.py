@@ -21,6 +21,7 @@ seed, words, multi_gpu); fields are overridden with `--config.data.max_length=20
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -50,6 +51,8 @@ _MODEL = flags.DEFINE_string("model", None, "predict/evaluate: SavedModel folder
 _JSON = flags.DEFINE_bool("json", False, "predict: one JSON object per image.")
 _DRAW = flags.DEFINE_string("draw", None, "predict: write each image with its letter boxes, and its cleaned image, here.")
 _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labels.tsv (filename<TAB>text).")
+_ANGLE_MIRROR = flags.DEFINE_bool("angle_mirror", False, "export: the angle is the half difference of the "
+                                   "estimates for the image and its mirror image (the model runs twice).")
 _EXPORT = flags.DEFINE_bool("export", True, "train: export the final model to WORKDIR/export (--noexport: "
                             "checkpoints only; `ocr-tf export` can export them later).")
 _LEXICON = flags.DEFINE_string("lexicon", "words", "predict/evaluate: word list that corrects readings the model "
@@ -157,7 +160,8 @@ def cmd_export(config) -> None:
   if not _WORKDIR.value or not _OUT.value:
     _fail("export needs --workdir=TRAINING_WORKDIR and --out=SAVEDMODEL_FOLDER")
   try:
-    path, step = train.export_workdir(_WORKDIR.value, _OUT.value, export.export_saved_model)
+    path, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
+        export.export_saved_model, angle_mirror=_ANGLE_MIRROR.value))
   except config_base.ConfigError as e:
     _fail(str(e))
   print(f"exported step {step} of {_WORKDIR.value} to {path}")

@@ -142,6 +142,7 @@ def test_assets_written(saved, config):
   with open(os.path.join(assets, "serving.json"), encoding="utf-8") as f:
     serving = json.load(f)
   assert (serving["height"], serving["width"], serving["channels"]) == (H, W, C)
+  assert serving["angle_mirror"] is False
 
 
 def test_export_refuses_mismatched_config(model, tmp_path):
@@ -175,6 +176,22 @@ def test_bytes_match_keras_model(loaded, model, samples, config):
     best = [int(i) for i in log_probs.argmax(-1)]
     merged = [c for j, c in enumerate(best) if c != len(charset) and (j == 0 or c != best[j - 1])]
     assert "".join(charset[c] for c in merged) == text.decode()
+
+
+def test_angle_mirror_is_odd_in_a_mirror_and_keeps_the_other_outputs(model, samples, config):
+  d = config.data
+  plain = export.ServingModule(model, d.charset, H, W, C, d.max_length)
+  mirror = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True)
+  images = tf.constant(samples["float"])
+  a, b = plain.serve_images(images), mirror.serve_images(images)
+  flipped = mirror.serve_images(tf.reverse(images, axis=[2]))
+  np.testing.assert_allclose(flipped["angle"].numpy(), -b["angle"].numpy(), atol=1e-4)
+  ref = keras_outputs(model, samples["float"], d.charset)["angle"]
+  ref_flipped = keras_outputs(model, samples["float"][:, :, ::-1].copy(), d.charset)["angle"]
+  np.testing.assert_allclose(b["angle"].numpy(), (ref - ref_flipped) / 2, atol=1e-4)
+  for key in ("text", "confidence", "boxes", "box_scores", "clean", "text_log_probs"):
+    np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-5, err_msg=key) if key != "text" else \
+        np.testing.assert_array_equal(b[key].numpy(), a[key].numpy())
 
 
 def test_serve_images_matches_bytes(loaded, samples):
