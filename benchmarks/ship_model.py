@@ -25,7 +25,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run.", required=Tr
 _OUT = flags.DEFINE_string("out", os.path.join(ROOT, "ocr_tf", "assets", "default_model"), "Where to export.")
 _NOTE = flags.DEFINE_string("init_from_note", "the stage-1 run (see MODEL_CARD.md)",
                             "What train.init_from becomes in the shipped config.")
-_MIRROR = flags.DEFINE_bool("angle_mirror", True, "Export with the mirror-averaged angle (export.export_saved_model).")
+_MIRROR = flags.DEFINE_bool("angle_mirror", False, "Export with the mirror-averaged angle (export.export_saved_model).")
 _MAX_MB = flags.DEFINE_float("max_mb", 20.0, "Largest size allowed.")
 
 
