@@ -347,17 +347,15 @@ def freeze(model: keras.Model, pattern: str) -> list[str]:
   (train.init_from): fine-tuning one head leaves the others as they were.
   "" trains every layer. ConfigError when no layer with weights matches.
   """
-  kept = []
   for layer in model.layers:
     layer.trainable = not pattern or bool(re.search(pattern, layer.name))
-    if layer.trainable and layer.weights:
-      kept.append(layer.name)
+  weighted = [layer for layer in model.layers if layer.weights]
+  kept = [layer.name for layer in weighted if layer.trainable]
   if not kept:
     raise ConfigError(f"train.trainable={pattern!r}: matches no layer with weights (layers: "
-                      f"{', '.join(layer.name for layer in model.layers if layer.weights)[:300]} ...)")
+                      f"{', '.join(layer.name for layer in weighted)[:300]} ...)")
   if pattern:
-    logging.info("train.trainable=%r: training %d of %d layers with weights", pattern, len(kept),
-                 sum(1 for layer in model.layers if layer.weights))
+    logging.info("train.trainable=%r: training %d of %d layers with weights", pattern, len(kept), len(weighted))
   return kept
 
 
