@@ -173,7 +173,9 @@ def train_config() -> ml_collections.ConfigDict:
   t.loss = loss_config()
   # Numerics and devices.
   t.seed = 0  # initial weights
-  t.init_from = ""  # fine-tuning: a first start takes the model weights of this workdir's (or checkpoint's) newest checkpoint
+  # Fine-tuning: a first start takes the model weights of this workdir's (or checkpoint's) newest checkpoint, or of
+  # an exported SavedModel folder; 'shipped' is the model shipped in the package (ocr_tf/assets/default_model).
+  t.init_from = ""
   t.trainable = ""  # a regular expression: only layers whose name it matches (re.search) are trained; "" = all
   t.precision = "float32"  # 'float32', 'mixed_bfloat16' (CPU, TPU, recent GPUs) or 'mixed_float16' (GPU)
   t.jit_compile = False  # XLA-compile the forward and backward pass

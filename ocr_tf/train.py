@@ -54,7 +54,7 @@ from absl import logging
 from tensorflow.core.framework import summary_pb2
 
 from ocr_tf import atlas as atlas_lib
-from ocr_tf import config_base, data_service, input_pipeline, losses, metrics, models, real_data, synth
+from ocr_tf import config_base, data_service, input_pipeline, losses, metrics, models, predict, real_data, synth
 from ocr_tf.config_base import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -372,16 +372,36 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
 
 
 def _source_config(path: str) -> ml_collections.ConfigDict | None:
-  """The config.json of the run a checkpoint belongs to (unvalidated: its data files need not exist here), or None."""
-  try:
-    with tf.io.gfile.GFile(os.path.join(os.path.dirname(os.path.dirname(path)), CONFIG_FILE)) as f:
-      return ml_collections.ConfigDict(json.load(f))
-  except (ValueError, TypeError, tf.errors.OpError):
-    return None
+  """The config.json of the run or SavedModel a checkpoint belongs to (unvalidated: its data files need not exist
+  here), or None. A run keeps it in its workdir, an export in its assets/ folder; both are two levels above the
+  checkpoint (WORKDIR/checkpoints/ckpt-N, MODEL/variables/variables)."""
+  root = os.path.dirname(os.path.dirname(path))
+  for candidate in (os.path.join(root, CONFIG_FILE), os.path.join(root, "assets", CONFIG_FILE)):
+    try:
+      with tf.io.gfile.GFile(candidate) as f:
+        return ml_collections.ConfigDict(json.load(f))
+    except tf.errors.NotFoundError:
+      continue
+    except (ValueError, TypeError, tf.errors.OpError):
+      return None
+  return None
+
+
+def init_checkpoint(source: str) -> str | None:
+  """The checkpoint prefix init_from names: a workdir's newest, a checkpoints/ folder's newest, a prefix, or the
+  variables of an exported SavedModel (ocr-tf export; 'shipped' names the model shipped in the package)."""
+  if source == "shipped":
+    source = predict.DEFAULT_MODEL
+  saved = os.path.join(source, "variables", "variables")
+  if tf.io.gfile.exists(os.path.join(source, "saved_model.pb")) and tf.io.gfile.exists(saved + ".index"):
+    return saved
+  return tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR)) or \
+      tf.train.latest_checkpoint(source) or (source if tf.io.gfile.exists(source + ".index") else None)
 
 
 def init_weights(model: keras.Model, source: str, model_config: ml_collections.ConfigDict | None = None) -> str:
-  """Loads model weights (not the optimizer, not the step) from a workdir's newest checkpoint or a checkpoint path.
+  """Loads model weights (not the optimizer, not the step) from a workdir's newest checkpoint, a checkpoint path
+  or an exported SavedModel (its variables; e.g. the shipped model, to fine-tune it on other fonts or images).
 
   When the source run's model differs only by layers one of the two lacks
   (a head built another way, see model.angle_pool), its config.json rebuilds
@@ -390,11 +410,10 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
   ConfigError (one line) when there is none or when a layer both have
   differs (another preset, width or charset).
   """
-  path = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR)) or \
-      tf.train.latest_checkpoint(source) or (source if tf.io.gfile.exists(source + ".index") else None)
+  path = init_checkpoint(source)
   if path is None:
     raise ConfigError(f"train.init_from={source!r}: no checkpoint there (a training workdir, its checkpoints/ "
-                      f"folder or a checkpoint prefix)")
+                      f"folder, a checkpoint prefix or an exported SavedModel folder)")
   mismatch = f"train.init_from={source!r}: its model does not match this config's"
   src_config = _source_config(path)
   saved = _flatten(_config_json(src_config.model)) if src_config is not None and "model" in src_config else None
@@ -403,7 +422,7 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
   if same:  # restore in place; a model of another shape fails here
     initial = model.get_weights()
     try:
-      tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+      tf.train.Checkpoint(model=model).read(path).expect_partial().assert_existing_objects_matched()
       return path
     except (AssertionError, ValueError, tf.errors.OpError) as e:
       model.set_weights(initial)  # a failed restore may have set some of them
@@ -412,7 +431,7 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
     raise ConfigError(mismatch)
   try:
     src = models.build_model(src_config.model, src_config.data)
-    tf.train.Checkpoint(model=src).restore(path).expect_partial().assert_existing_objects_matched()
+    tf.train.Checkpoint(model=src).read(path).expect_partial().assert_existing_objects_matched()
   except (AssertionError, ValueError, TypeError, KeyError, AttributeError, tf.errors.OpError, ConfigError):
     raise ConfigError(mismatch) from None
   src_layers = {layer.name: layer for layer in src.layers if layer.weights}

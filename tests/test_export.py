@@ -386,3 +386,32 @@ def test_larger_image_is_resized_and_boxes_scale_back(loaded, samples):
   big_boxes, small_boxes = out["boxes"][0][out["box_scores"][0] > 0], out["boxes"][1][out["box_scores"][1] > 0]
   assert big_boxes.max() > small_boxes.max() * 1.5, "boxes were not scaled back to the input's pixels"
   np.testing.assert_allclose(out["angle"][0], out["angle"][1], atol=0.5)
+
+
+def test_fine_tuning_starts_from_an_exported_model(model, config, saved, tmp_path):
+  """train.init_from takes a SavedModel folder (its variables and assets/config.json), e.g. the shipped model."""
+  from ocr_tf import train  # pylint: disable=import-outside-toplevel
+  from ocr_tf.config_base import ConfigError  # pylint: disable=import-outside-toplevel
+  same = models.build_model(config.model, config.data)
+  assert train.init_weights(same, saved, config.model) == os.path.join(saved, "variables", "variables")
+  for a, b in zip(same.weights, model.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+  # Another angle head: assets/config.json rebuilds the exported model, the shared layers are copied by name.
+  other = config.copy_and_resolve_references()
+  other.model.angle_pool = "attention"
+  tuned = models.build_model(other.model, other.data)
+  train.init_weights(tuned, saved, other.model)
+  for layer in tuned.layers:
+    if layer.weights and not layer.name.startswith("angle_"):
+      for a, b in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+        np.testing.assert_array_equal(a, b, err_msg=layer.name)
+
+  wider = config.copy_and_resolve_references()
+  wider.model.text_width = 32
+  with pytest.raises(ConfigError, match="train.init_from=.*its model does not match"):
+    train.init_weights(models.build_model(wider.model, wider.data), saved, wider.model)
+  with pytest.raises(ConfigError, match="no checkpoint there .*an exported SavedModel folder"):
+    train.init_weights(same, str(tmp_path), config.model)
+  from ocr_tf import predict  # pylint: disable=import-outside-toplevel
+  assert train.init_checkpoint("shipped") == os.path.join(predict.DEFAULT_MODEL, "variables", "variables")
