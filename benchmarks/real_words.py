@@ -30,8 +30,8 @@ The PDFs default to documentation shipped in Debian packages (Computer
 Modern, Times, Helvetica, Courier, Palatino, Century Schoolbook):
 
   apt-get install poppler-utils r-doc-pdf python-reportlab-doc camlidl-doc \
-    libtasn1-doc gri nettle-dev valgrind fontconfig shared-mime-info bzip2-doc \
-    texlive-fonts-recommended-doc texlive-fonts-extra-doc
+    libtasn1-doc gri gri-pdf-doc nettle-dev valgrind fontconfig shared-mime-info bzip2-doc \
+    texlive-fonts-recommended-doc texlive-fonts-extra-doc texlive-base
 """
 
 from __future__ import annotations
@@ -64,14 +64,17 @@ DEFAULT_PDFS = (
     "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf",
     "/usr/share/doc/fontconfig/fontconfig-user.pdf.gz",    # Palatino
     "/usr/share/doc/texlive-doc/fonts/fouriernc/test_fouriernc.pdf",  # New Century Schoolbook
-    "/usr/share/doc/texlive-doc/fonts/pxfonts/pxfontsdoc.pdf",        # Palatino
-    "/usr/share/doc/texlive-doc/fonts/txfonts/txfontsdoc.pdf",        # Times
+    "/usr/share/doc/texlive-doc/latex/eulervm/eulervm.pdf",           # Palatino
+    "/usr/share/doc/texlive-doc/luatex/base/graphics/luaharfbuzz.pdf",  # Times New Roman
 )
 # Earlier sets took Century Schoolbook, Palatino and Times from the TeX Gyre
-# font sheets (fonts-texgyre's qcs/qpl/qtm-info.pdf). Their glyph tables are
-# not document text: cells name a glyph ('l', 'v', 'x62') whose drawing is
-# another (a small capital) inside table rules. They are replaced by documents
-# set in those faces; `--pdfs=...` still builds the old set.
+# font sheets (fonts-texgyre's qcs/qpl/qtm-info.pdf), then Palatino and Times
+# from the pxfonts and txfonts manuals (texlive-doc/fonts/{px,tx}fonts/
+# {px,tx}fontsdoc.pdf). Both are mostly glyph tables, not document text:
+# cells are labelled by a letter or an octal digit while they show another
+# glyph (a small capital, a math symbol: '7' over a division sign). Their
+# places went to the Euler-VM manual (prose in Palatino) and the luaharfbuzz
+# manual (Times New Roman); `--pdfs=...` still builds the older sets.
 CHARSET = re.compile(r"^[0-9A-Za-z]+$")
 WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
 PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">')
