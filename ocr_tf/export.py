@@ -2,7 +2,7 @@
 
 :func:`export_saved_model` writes a SavedModel that loads with plain
 ``tf.saved_model.load`` in a process that never imports ocr_tf (nor keras).
-It has two signatures:
+It has three signatures:
 
 ``serving_default(image_bytes: tf.string [B])`` returns
 
@@ -37,6 +37,10 @@ in [0, 1] of one size with c = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4
 (RGBA) and returns the same keys but ``error``. Invalid tensors (another
 channel count, a side of 0) raise InvalidArgumentError: this signature is for
 callers that decode images themselves.
+
+``read_text(image_bytes: tf.string [B])`` is ``serving_default`` without
+``clean``: the clean-image decoder is not run (about a fifth of the model's
+work; ``ocr-tf predict`` uses it unless it draws the clean image).
 
 Preprocessing, identical in both signatures:
 
@@ -95,6 +99,8 @@ BLANK_RANGE = 0.06
 SERVING_KEYS = ("text", "confidence", "angle", "boxes", "box_scores", "clean", "image_size", "text_log_probs",
                 "error")
 IMAGE_KEYS = tuple(k for k in SERVING_KEYS if k != "error")
+READ_TEXT_KEYS = tuple(k for k in SERVING_KEYS if k != "clean")
+READ_OUTPUTS = tuple(k for k in models.OUTPUT_NAMES if k != "clean")  # what read_text runs of the model
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MIN_SIDE = 4
 _LUMA = (0.299, 0.587, 0.114)
@@ -269,34 +275,41 @@ class ServingModule(tf.Module):
     self._min_side = int(min_side)
     # Saved with the model, so that a loaded SavedModel can name the columns of text_log_probs.
     self.charset = tf.Variable(self._charset, trainable=False, name="charset")
+    # The model without its clean-image decoder, for read_text: Keras runs only what the outputs need.
+    self.reader = keras.Model(model.inputs, {k: model.output[k] for k in READ_OUTPUTS}, name="ocr_reader")
     self.serving_default = tf.function(
         self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     self.serve_images = tf.function(
         self._serve_images, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")])
+    self.read_text = tf.function(
+        lambda image_bytes: self._serve_bytes(image_bytes, clean=False),
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
 
   # ---------------------------------------------------------------- model
 
-  def _model_outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+  def _model_outputs(self, images: tf.Tensor, clean: bool) -> dict[str, tf.Tensor]:
+    model, names = (self.model, models.OUTPUT_NAMES) if clean else (self.reader, READ_OUTPUTS)
     if not self._angle_mirror:
-      out = self.model(images, training=False)
-      return {k: tf.cast(out[k], tf.float32) for k in models.OUTPUT_NAMES}
+      out = model(images, training=False)
+      return {k: tf.cast(out[k], tf.float32) for k in names}
     # Mirrored left to right, text turned by a turns by -a: the half difference of the two estimates keeps
     # the angle and cancels what a glyph's own asymmetry adds to it (the other outputs are the image's).
     n = tf.shape(images)[0]
-    both = self.model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
-    out = {k: tf.cast(both[k][:n], tf.float32) for k in models.OUTPUT_NAMES}
+    both = model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
+    out = {k: tf.cast(both[k][:n], tf.float32) for k in names}
     out["angle"] = (out["angle"] - tf.cast(both["angle"][n:], tf.float32)) / 2.0
     return out
 
-  def _empty_outputs(self) -> dict[str, tf.Tensor]:
+  def _empty_outputs(self, clean: bool) -> dict[str, tf.Tensor]:
     """Zero-row outputs: the model is not run on an empty batch (its graph fails on one)."""
     shapes = {k: [0, *v.shape[1:]] for k, v in zip(self.model.output_names, self.model.outputs)}
-    return {k: tf.zeros(shapes[k], tf.float32) for k in models.OUTPUT_NAMES}
+    return {k: tf.zeros(shapes[k], tf.float32) for k in (models.OUTPUT_NAMES if clean else READ_OUTPUTS)}
 
-  def _run(self, images: tf.Tensor, geometry: tf.Tensor, valid: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The model on prepared images [B, H, W, C]; outputs of invalid rows are blanked."""
-    out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images),
-                  lambda: self._empty_outputs())
+  def _run(self, images: tf.Tensor, geometry: tf.Tensor, valid: tf.Tensor, clean: bool = True
+           ) -> dict[str, tf.Tensor]:
+    """The model on prepared images [B, H, W, C]; outputs of invalid rows are blanked; no 'clean' without clean."""
+    out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images, clean),
+                  lambda: self._empty_outputs(clean))
     logits = out["text_logits"]
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
     text = metrics.decode_text(logits, self._charset)
@@ -314,17 +327,18 @@ class ServingModule(tf.Module):
     limit = tf.concat([geometry[:, 4:6], geometry[:, 4:6]], axis=-1)[:, None, :]
     pixels = tf.clip_by_value((boxes * size - offset) / scale, 0.0, limit)
     keep = (scores > 0.0) & valid[:, None]
-    clean = tf.cast(out["clean"], tf.float32)
-    return {
+    result = {
         "text": tf.where(valid, text, ""),
         "confidence": tf.where(valid, confidence, 0.0),
         "angle": tf.where(valid, angle, 0.0),
         "boxes": tf.where(keep[..., None], pixels, 0.0),
         "box_scores": tf.where(keep, scores, 0.0),
-        "clean": tf.where(valid[:, None, None, None], clean, 1.0),
         "image_size": tf.where(valid[:, None], tf.cast(geometry[:, 4:6], tf.int32), 0),
         "text_log_probs": tf.where(valid[:, None, None], log_probs, 0.0),
     }
+    if clean:
+      result["clean"] = tf.where(valid[:, None, None, None], tf.cast(out["clean"], tf.float32), 1.0)
+    return result
 
   # ---------------------------------------------------------------- signatures
 
@@ -373,7 +387,7 @@ class ServingModule(tf.Module):
     return (tf.ones(tf.stack([n, self._height, self._width, self._channels]), tf.float32),
             tf.tile(tf.constant([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]), tf.stack([n, 1])))
 
-  def _serve_bytes(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+  def _serve_bytes(self, image_bytes: tf.Tensor, clean: bool = True) -> dict[str, tf.Tensor]:
     n = tf.shape(image_bytes)[0]
     head = sniff(image_bytes)
     ds = tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes, head["format"], head["status"],
@@ -392,7 +406,7 @@ class ServingModule(tf.Module):
     height = tf.tensor_scatter_nd_update(head["height"], rows, height)
     width = tf.tensor_scatter_nd_update(head["width"], rows, width)
     valid = tf.equal(status, OK)
-    out = self._run(images, geometry, valid)
+    out = self._run(images, geometry, valid, clean)
     out["error"] = error_messages(status, height, width, self._max_pixels, self._min_side)
     return out
 
@@ -407,7 +421,7 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
                        max_letters: int | None = None, box_threshold: float = 0.3,
                        max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
                        angle_mirror: bool = False) -> str:
-  """Writes `model` as a SavedModel with the signatures serving_default and serve_images.
+  """Writes `model` as a SavedModel with the signatures serving_default, serve_images and read_text.
 
   Args:
     model: the Keras model of models.build_model (input 'image' [B, H, W, C]).
@@ -442,6 +456,7 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
   signatures = {
       "serving_default": module.serving_default.get_concrete_function(),
       "serve_images": module.serve_images.get_concrete_function(),
+      "read_text": module.read_text.get_concrete_function(),
   }
   tf.saved_model.save(module, path, signatures=signatures)
   assets = os.path.join(path, "assets")
@@ -456,7 +471,8 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
              "angle_mirror": bool(angle_mirror),
              "signatures": {"serving_default": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(SERVING_KEYS)},
                             "serve_images": {"inputs": {"images": "float32 [B, h, w, c] in [0, 1]"},
-                                             "outputs": list(IMAGE_KEYS)}}}
+                                             "outputs": list(IMAGE_KEYS)},
+                            "read_text": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(READ_TEXT_KEYS)}}}
   with open(os.path.join(assets, "serving.json"), "w", encoding="utf-8") as f:
     json.dump(serving, f, indent=2)
     f.write("\n")

@@ -262,7 +262,9 @@ def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = 
   if batch_size < 1:
     raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
   model = _as_model(model_path)
-  signature = model.signatures["serving_default"]
+  # read_text skips the clean-image decoder (models exported before it have only serving_default).
+  signature = model.signatures.get("read_text") if not draw_dir else None
+  signature = signature or model.signatures["serving_default"]
   lexicon = model_lexicon(model, lexicon)
   stems = _stems(files) if draw_dir else []
   if draw_dir:

@@ -109,7 +109,7 @@ def keras_outputs(model, images: np.ndarray, charset: str) -> dict:
 
 
 def test_signatures_inputs_outputs(loaded, config):
-  assert set(loaded.signatures) == {"serving_default", "serve_images"}
+  assert set(loaded.signatures) == {"serving_default", "serve_images", "read_text"}
   k = config.data.max_length
   expected = {"text": (tf.string, [None]), "confidence": (tf.float32, [None]), "angle": (tf.float32, [None]),
               "boxes": (tf.float32, [None, k, 4]), "box_scores": (tf.float32, [None, k]),
@@ -130,6 +130,23 @@ def test_signatures_inputs_outputs(loaded, config):
   assert list(inputs) == ["images"]
   assert inputs["images"].dtype == tf.float32 and inputs["images"].shape.as_list() == [None] * 4
   assert set(sig.structured_outputs) == set(export.IMAGE_KEYS) == set(expected) - {"error"}
+  sig = loaded.signatures["read_text"]
+  _, inputs = sig.structured_input_signature
+  assert list(inputs) == ["image_bytes"] and inputs["image_bytes"].dtype == tf.string
+  assert set(sig.structured_outputs) == set(export.READ_TEXT_KEYS) == set(expected) - {"clean"}
+
+
+def test_read_text_is_serving_default_without_the_clean_image(loaded, samples):
+  items = samples["png"] + [b"", b"not an image"]
+  full = serve(loaded, items)
+  out = {k: v.numpy() for k, v in loaded.signatures["read_text"](image_bytes=tf.constant(items)).items()}
+  assert "clean" not in out
+  for key in export.READ_TEXT_KEYS:
+    if full[key].dtype == object:
+      assert list(out[key]) == list(full[key]), key
+    else:
+      np.testing.assert_allclose(out[key], full[key], atol=1e-5, err_msg=key)
+  assert out["error"][-1] and not out["error"][0]
 
 
 def test_assets_written(saved, config):
