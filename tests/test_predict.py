@@ -105,7 +105,12 @@ def test_predict_files_reports_each_bad_file_and_reads_the_others(loaded, files,
   assert good.boxes and len(good.boxes) == len(good.box_scores)
   boxes = np.array(good.boxes)
   assert (boxes[:, 0] <= boxes[:, 2]).all() and boxes.max() <= W
-  assert good.clean.shape == (H, W, 1)
+  assert good.clean is None  # read_text: the clean-image decoder was not run
+  [full] = predict.predict_files(loaded, [files["good0"]], clean=True)  # serving_default
+  assert full.clean.shape == (H, W, 1)
+  assert full.text == good.text
+  np.testing.assert_allclose(full.boxes, good.boxes, atol=1e-3)
+  assert abs(full.angle - good.angle) < 1e-4 and abs(full.confidence - good.confidence) < 1e-5
 
 
 def test_predict_files_takes_a_path(model_dir, files, reference):
