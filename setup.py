@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=["ocr_tf", "glyph_atlas", "configs"],
-    package_data={"ocr_tf": ["assets/*.npz", "assets/*.txt", "assets/*.md", "assets/*.COPYRIGHT",
+    package_data={"ocr_tf": ["assets/*.npz", "assets/*.txt", "assets/*.tsv", "assets/*.md", "assets/*.COPYRIGHT",
                              "assets/default_model/*.pb", "assets/default_model/assets/*",
                              "assets/default_model/variables/*"]},
     install_requires=[

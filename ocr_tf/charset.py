@@ -63,3 +63,43 @@ def load_corpus(path: str, mode: str, charset: Charset, max_length: int):
     ids[i, :len(e)] = charset.encode(e)
     lengths[i] = len(e)
   return ids, lengths
+
+
+def load_counts(path: str, charset: Charset, max_length: int):
+  """Reads word<TAB>count lines (blank lines and lines starting with '#' skipped) as padded ids [N, max_length],
+  lengths [N] and the cumulative share of the counts [N] (float32, last 1), to draw a word by its count.
+
+  A word written twice counts with the sum; words with characters outside the
+  charset, or longer than max_length, are left out. A line that is not a word
+  and a positive count, or a file left with nothing, is a ConfigError.
+  """
+  try:
+    with open(path, encoding="utf-8") as f:
+      lines = f.read().splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise ConfigError(f"data.frequent_words={path!r}: cannot read ({e})") from None
+  counts: dict[str, float] = {}
+  for number, line in enumerate(lines, 1):
+    if not line.strip() or line.lstrip().startswith("#"):
+      continue
+    fields = line.split()
+    try:
+      count = float(fields[1]) if len(fields) == 2 else -1.0
+    except ValueError:
+      count = -1.0
+    if not count > 0 or count == float("inf"):
+      raise ConfigError(f"data.frequent_words={path!r}: line {number} is not 'word<TAB>count' with a positive "
+                        f"count: {line[:80]!r}")
+    word = fields[0]
+    if len(word) <= max_length and all(c in charset for c in word):
+      counts[word] = counts.get(word, 0.0) + count
+  if not counts:
+    raise ConfigError(f"data.frequent_words={path!r}: no word of at most {max_length} charset characters")
+  words = sorted(counts)
+  ids = np.zeros((len(words), max_length), np.int32)
+  lengths = np.zeros((len(words),), np.int32)
+  for i, word in enumerate(words):
+    ids[i, :len(word)] = charset.encode(word)
+    lengths[i] = len(word)
+  cdf = np.cumsum(np.array([counts[w] for w in words], np.float64))
+  return ids, lengths, (cdf / cdf[-1]).astype(np.float32)

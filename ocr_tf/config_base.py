@@ -27,7 +27,9 @@ import ml_collections
 ALNUM = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
-SHIPPED_CORPORA = {"words": os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "words.txt")}
+_ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+SHIPPED_CORPORA = {"words": os.path.join(_ASSETS, "words.txt"),  # data.corpus
+                   "frequent": os.path.join(_ASSETS, "frequent_words.tsv")}  # data.frequent_words
 
 
 def corpus_path(corpus: str) -> str:
@@ -75,6 +77,10 @@ def data_config() -> ml_collections.ConfigDict:
   d.short_length = (1, 4)  # ... (below min_length too), as pages give many short words
   d.digits_probability = 0.0  # a random (non-corpus) string is a number: digits only ...
   d.digits_length = (1, 6)  # ... of this many digits
+  # Frequent words drawn by how often text uses them ('the', 'of', 'to', 'a' ...), which a uniform draw from a word
+  # list almost never gives: a file of word<TAB>count lines, or 'frequent' (the shipped English list).
+  d.frequent_words = ""
+  d.frequent_probability = 0.0  # the chance a string is one of them (not cut short, not a number)
   # Real labelled images (a folder with labels.tsv: filename<TAB>text; see ocr_tf.real_data).
   d.real_dir = ""  # mixed into the training stream ...
   d.real_ratio = 0.0  # ... as this fraction of the samples (only the text head learns from them)
@@ -206,7 +212,7 @@ def get_config() -> ml_collections.ConfigDict:
 _PROBABILITIES = ("corpus_probability", "corpus_upper_probability", "corpus_title_probability",
                   "morph_probability", "invert_probability", "blur_probability", "illumination_probability",
                   "downscale_probability", "jpeg_probability", "short_probability",
-                  "digits_probability", "shear_probability")
+                  "digits_probability", "shear_probability", "frequent_probability")
 _RANGES_NONNEG = ("margins_px",)  # may be negative: handled below
 _LEVEL_RANGES = ("paper_level", "ink_level", "background_noise", "background_saturation", "grain",
                  "grain_contrast", "grain_saturation", "contrast", "saturation",
@@ -284,6 +290,11 @@ def validate_data(d: ml_collections.ConfigDict) -> None:
       _fail("corpus", d.corpus, "no such file (nor a shipped corpus name: words)")
     if d.corpus_mode not in ("words", "lines"):
       _fail("corpus_mode", d.corpus_mode, "must be 'words' or 'lines'")
+  frequent = d.get("frequent_words", "")
+  if d.get("frequent_probability", 0.0) > 0 and not frequent:
+    _fail("frequent_probability", d.frequent_probability, "needs data.frequent_words (a file of word<TAB>count lines)")
+  if frequent and (not isinstance(frequent, str) or not os.path.isfile(corpus_path(frequent))):
+    _fail("frequent_words", frequent, "no such file (nor a shipped list name: frequent)")
   ratio = d.get("real_ratio", 0.0)
   if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
     _fail("real_ratio", ratio, "a fraction must be in [0, 1]")

@@ -175,13 +175,20 @@ class Generator:
     self._short = float(d.get("short_probability", 0.0)) > 0
     self._digits = float(d.get("digits_probability", 0.0)) > 0
     self._noise_after_contrast = bool(d.get("low_res_noise_after_contrast", False))
+    self._frequent = None
+    if float(d.get("frequent_probability", 0.0)) > 0:
+      self._frequent = charset_lib.load_counts(config_base.corpus_path(d.frequent_words), self.charset, self.L)
+      if self._capitals is None and d.corpus_upper_probability + d.corpus_title_probability > 0:
+        upper = np.array([self.charset.encode(c.upper())[0] if c.upper() in self.charset else i
+                          for i, c in enumerate(d.charset)], np.int32)
+        self._capitals = tf.constant(upper)
     self._digit_ids = None
     if self._digits:  # validate_data made sure the charset has some
       self._digit_ids = tf.constant(self.charset.encode("".join(c for c in d.charset if c.isdigit())), tf.int32)
     # Extra uniforms (see sample_params): [case of a corpus entry, downscale factor, crop ascent, descent,
-    # short length, short coin, low-resolution noise, digits coin]; as many as the last option on uses, so
-    # earlier configs keep their samples.
-    uses = ((self._digits, 8), (self._low_noise, 7), (self._short, 6),
+    # short length, short coin, low-resolution noise, digits coin, frequent-word coin, which frequent word];
+    # as many as the last option on uses, so earlier configs keep their samples.
+    uses = ((self._frequent is not None, 10), (self._digits, 8), (self._low_noise, 7), (self._short, 6),
             (self._capitals is not None or self._resample or self._crop, 4))
     self._num_extra = max([n for on, n in uses if on], default=0)
     self._build_tensors()
@@ -273,17 +280,17 @@ class Generator:
       corpus_ids, corpus_len = self._corpus
       j = tf.minimum(tf.cast(u[2] * corpus_ids.shape[0], tf.int32), corpus_ids.shape[0] - 1)
       use = u[3] < float(d.corpus_probability)
-      word = tf.constant(corpus_ids)[j]
-      if self._capitals is not None:
-        upper = self._capitals
-        e = offsets["extra"][0]
-        p_upper = float(d.corpus_upper_probability)
-        p_title = p_upper + float(d.corpus_title_probability)
-        capitals = tf.where(u[e] < p_upper, tf.gather(upper, word), word)
-        first = tf.range(L) == 0
-        word = tf.where((u[e] >= p_upper) & (u[e] < p_title) & first, tf.gather(upper, word), capitals)
+      word = self._word_case(tf.constant(corpus_ids)[j], u, offsets)
       ids = tf.where(use, word, ids)
       length = tf.where(use, tf.constant(corpus_len)[j], length)
+    frequent = tf.constant(False)
+    if self._frequent is not None:  # a word by how often text uses it
+      e = offsets["extra"][0]
+      f_ids, f_len, f_cdf = self._frequent
+      k = tf.minimum(tf.searchsorted(tf.constant(f_cdf), u[e + 9:e + 10], side="right")[0], f_ids.shape[0] - 1)
+      frequent = u[e + 8] < float(d.frequent_probability)
+      ids = tf.where(frequent, self._word_case(tf.constant(f_ids)[k], u, offsets), ids)
+      length = tf.where(frequent, tf.constant(f_len)[k], length)
     if self._digits:  # a number: a random string of digits only, of digits_length
       e = offsets["extra"][0]
       n = int(self._digit_ids.shape[0])
@@ -293,17 +300,31 @@ class Generator:
       is_number = u[e + 7] < float(d.digits_probability)
       if self._corpus is not None:
         is_number = is_number & tf.logical_not(use)
+      is_number = is_number & tf.logical_not(frequent)
       ids = tf.where(is_number, number, ids)
       length = tf.where(is_number, number_len, length)
     if self._short:  # cut to a short length: a word's first letters, or a short random string
       e = offsets["extra"][0]
       s0, s1 = (int(v) for v in d.short_length)
       cut = s0 + tf.minimum(tf.cast(u[e + 4] * (s1 - s0 + 1), tf.int32), s1 - s0)
-      length = tf.where(u[e + 5] < float(d.short_probability), tf.minimum(length, cut), length)
+      cut_short = (u[e + 5] < float(d.short_probability)) & tf.logical_not(frequent)
+      length = tf.where(cut_short, tf.minimum(length, cut), length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
     return {"index": index, "text": text, "labels": ids, "label_length": length, "uniforms": u,
             "line_bound": self._line_bound(u, ids, length, offsets)}
+
+  def _word_case(self, word: tf.Tensor, u: tf.Tensor, offsets: dict) -> tf.Tensor:
+    """A word's ids [L] in CAPITALS, Capitalized or as written, by data.corpus_upper/title_probability."""
+    if self._capitals is None:
+      return word
+    d = self.config
+    e = offsets["extra"][0]
+    p_upper = float(d.corpus_upper_probability)
+    p_title = p_upper + float(d.corpus_title_probability)
+    capitals = tf.where(u[e] < p_upper, tf.gather(self._capitals, word), word)
+    first = tf.range(self.L) == 0
+    return tf.where((u[e] >= p_upper) & (u[e] < p_title) & first, tf.gather(self._capitals, word), capitals)
 
   def _font(self, u: tf.Tensor) -> tf.Tensor:
     """Font index of uniform(s) u: every font equally likely, or by data.italic_probability."""

@@ -235,3 +235,12 @@ def test_importing_ocr_tf_turns_onednn_on_unless_set(preset, expected):
   out = subprocess.run([sys.executable, "-c", "import os, ocr_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"],
                        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
   assert out.strip() == expected
+
+
+def test_frequent_probability_needs_a_frequent_word_list(tmp_path):
+  check_bad_value("frequent_probability", 0.5)
+  check_bad_value("frequent_probability", 1.5)
+
+
+def test_missing_frequent_word_list(tmp_path):
+  check_bad_value("frequent_words", str(tmp_path / "no_such_list.tsv"))

@@ -183,7 +183,8 @@ def check_labels(gen: synth.Generator, b: dict) -> None:
     assert n == len(text)
     c = gen.config
     shortest = min([c.min_length] + [c.short_length[0]] * (c.short_probability > 0)
-                   + [c.digits_length[0]] * (c.digits_probability > 0))
+                   + [c.digits_length[0]] * (c.digits_probability > 0)
+                   + [1] * (c.get("frequent_probability", 0.0) > 0))  # a frequent word may be shorter
     assert shortest <= n <= gen.config.max_length
     assert chars.decode(b["labels"][i][:n]) == text
     assert not b["labels"][i][n:].any()
@@ -699,3 +700,31 @@ def test_narrow_canvas_programs_match_the_full_width_one(seed_setup):
     for key in ("alpha", "clean", "letter_quads"):
       np.testing.assert_array_equal(narrow[key], full[key], err_msg=f"sample {i} {key}")
   assert len(used) >= 2, used
+
+
+def test_frequent_words_are_drawn_by_their_counts(atlas, tmp_path):
+  path = tmp_path / "frequent.tsv"
+  path.write_text("# a comment\nof\t3\n\nto\t1\nto 0.5\nna\u00efve\t9\n", encoding="utf-8")  # na\u00efve: not in the charset
+  gen = synth.Generator(data_variant(frequent_words=str(path), frequent_probability=1.0, min_length=6,
+                                     max_length=8, short_probability=1.0, short_length=(1, 1),
+                                     digits_probability=0.5), atlas, 0)
+  texts = [gen.sample_params(i)["text"].numpy().decode() for i in range(300)]
+  assert set(texts) == {"of", "to"}  # neither cut short nor a number
+  assert 0.55 < texts.count("of") / len(texts) < 0.8  # 3 : 1.5
+  half = synth.Generator(data_variant(frequent_words=str(path), frequent_probability=0.5, min_length=6,
+                                      max_length=8), atlas, 0)
+  texts = [half.sample_params(i)["text"].numpy().decode() for i in range(100)]
+  assert 30 <= sum(t in ("of", "to") for t in texts) <= 70 and all(len(t) >= 6 for t in texts if t not in
+                                                                    ("of", "to"))
+  check_labels(half, to_numpy(half.generate(list(range(4)))))
+  shipped = synth.Generator(data_variant(frequent_words="frequent", frequent_probability=1.0,
+                                         corpus_upper_probability=1.0), atlas, 0)
+  texts = [shipped.sample_params(i)["text"].numpy().decode() for i in range(200)]
+  assert texts.count("THE") > 5 and all(t == t.upper() for t in texts)  # corpus case rules apply to them too
+  for bad in ("of\t-1\n", "of\n", "of\tmany\n"):
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"data.frequent_words=.*line 1 is not"):
+      synth.Generator(data_variant(frequent_words=str(path), frequent_probability=0.5), atlas, 0)
+  path.write_text("na\u00efve\t3\n", encoding="utf-8")
+  with pytest.raises(ConfigError, match=r"data.frequent_words=.*no word of at most"):
+    synth.Generator(data_variant(frequent_words=str(path), frequent_probability=0.5), atlas, 0)
