@@ -20,7 +20,7 @@ image, whatever the contrast) at that low resolution, as a small crop gets
 them.
 
 The shipped model (ocr_tf/assets/default_model) was trained with this config
-in seven stages on 2 CPU cores, about 7 hours of wall time in all, each stage
+in nine stages on 2 CPU cores, about 8.5 hours of wall time in all, each stage
 starting from the weights of the one before (details and commits in
 ocr_tf/assets/MODEL_CARD.md). Stage 6 trained the whole network, 20000 steps
 in 82 minutes (before model.angle_branch existed: its config had none):
@@ -39,6 +39,24 @@ so the text it reads is stage 6's. 32000 steps in 57 minutes:
       --config.train.loss.angle_huber_delta=0.5 --config.data.shear_right_only=True \
       --config.data.shear_probability=0.1 --config.data.italic_probability=0.1 \
       --config.data.short_probability=0.5 --config.data.short_length='(1,3)'
+
+Stages 8 and 9 trained the angle head further on a slower machine (AVX2 only,
+about 80 samples/s with oneDNN): stage 8 from the stage-7 model as shipped,
+the same flags with --config.train.learning_rate=3e-4 --config.data.seed=8
+--config.train.steps=7000 (stopped at checkpoint 5000 after 36 minutes); stage 9
+from it, 6000 steps in 45 minutes (both shared the machine with test runs),
+with frequent English words ('of', 'to', 'is' ...) drawn by count in 35% of
+the samples (data.frequent_words):
+
+  ocr-tf train --config=configs/words.py --workdir=RUN8 --config.train.init_from=shipped ...  # stage 8
+  ocr-tf train --config=configs/words.py --workdir=RUN9 --config.train.init_from=RUN8 \
+      --config.train.trainable='^angle' --config.train.steps=6000 --config.train.learning_rate=3e-4 \
+      --config.train.loss.weights.ctc=0 --config.train.loss.weights.letters=0 \
+      --config.train.loss.weights.clean=0 --config.train.loss.weights.angle=1 \
+      --config.train.loss.angle_huber_delta=0.5 --config.data.shear_right_only=True \
+      --config.data.shear_probability=0.1 --config.data.italic_probability=0.1 \
+      --config.data.short_probability=0.5 --config.data.short_length='(1,3)' \
+      --config.data.frequent_words=frequent --config.data.frequent_probability=0.35 --config.data.seed=9
 
 Stage 6 at step 20000, on 1024 validation samples of this (harder) stream: CER 0.161,
 word accuracy 0.734, angle MAE 0.78 degrees, letter F1 0.922, clean PSNR
