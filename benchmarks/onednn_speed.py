@@ -1,4 +1,4 @@
-r"""The shipped model's speed with TensorFlow's oneDNN CPU kernels on and off (ocr_tf turns them on by default).
+r"""The shipped model's speed with TensorFlow's oneDNN CPU kernels on and off (BUILD.md: when to turn them on).
 
   python benchmarks/onednn_speed.py [--model=RUN/export] [--rounds=3] [--batches=8]
 

@@ -23,8 +23,6 @@ if _OWN_XLA_CACHE:
   os.environ["TF_XLA_FLAGS"] = (f"{os.environ.get('TF_XLA_FLAGS', '')} "
                                 f"--tf_xla_persistent_cache_directory={os.environ[_CACHE_VARIABLE]}").strip()
 
-import ocr_tf  # noqa: F401,E402  pylint: disable=wrong-import-position,unused-import  (before TensorFlow loads:
-# its TF_ENABLE_ONEDNN_OPTS default, as the ocr-tf command and every subprocess a test starts have it)
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
 tf.config.threading.set_intra_op_parallelism_threads(2)

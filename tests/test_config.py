@@ -226,16 +226,6 @@ def test_cli_override_of_a_wrong_type_is_one_line(tmp_path):
   assert len(lines) == 1 and "abc" in lines[0], result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
-def test_importing_ocr_tf_turns_onednn_on_unless_set(preset, expected):
-  """ocr_tf/__init__.py: TensorFlow's oneDNN CPU kernels on by default, a value the user set kept."""
-  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-  if preset is not None:
-    env["TF_ENABLE_ONEDNN_OPTS"] = preset
-  out = subprocess.run([sys.executable, "-c", "import os, ocr_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
-  assert out.strip() == expected
-
 
 def test_frequent_probability_needs_a_frequent_word_list(tmp_path):
   check_bad_value("frequent_probability", 0.5)
