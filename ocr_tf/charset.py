@@ -57,9 +57,14 @@ def load_corpus(path: str, mode: str, charset: Charset, max_length: int):
   if not kept:
     raise ConfigError(f"data.corpus={path!r}: no {mode} of at most {max_length} charset characters "
                       f"({len(entries)} read)")
-  ids = np.zeros((len(kept), max_length), np.int32)
-  lengths = np.zeros((len(kept),), np.int32)
-  for i, e in enumerate(kept):
+  return _padded_ids(kept, charset, max_length)
+
+
+def _padded_ids(entries: list[str], charset: Charset, max_length: int):
+  """Entries as ids [N, max_length] padded with 0, and their lengths [N]."""
+  ids = np.zeros((len(entries), max_length), np.int32)
+  lengths = np.zeros((len(entries),), np.int32)
+  for i, e in enumerate(entries):
     ids[i, :len(e)] = charset.encode(e)
     lengths[i] = len(e)
   return ids, lengths
@@ -96,10 +101,6 @@ def load_counts(path: str, charset: Charset, max_length: int):
   if not counts:
     raise ConfigError(f"data.frequent_words={path!r}: no word of at most {max_length} charset characters")
   words = sorted(counts)
-  ids = np.zeros((len(words), max_length), np.int32)
-  lengths = np.zeros((len(words),), np.int32)
-  for i, word in enumerate(words):
-    ids[i, :len(word)] = charset.encode(word)
-    lengths[i] = len(word)
+  ids, lengths = _padded_ids(words, charset, max_length)
   cdf = np.cumsum(np.array([counts[w] for w in words], np.float64))
   return ids, lengths, (cdf / cdf[-1]).astype(np.float32)

@@ -166,22 +166,19 @@ class Generator:
     if d.corpus:
       self._corpus = charset_lib.load_corpus(config_base.corpus_path(d.corpus), d.corpus_mode, self.charset,
                                              self.L)
-      if d.corpus_upper_probability + d.corpus_title_probability > 0:
-        upper = np.array([self.charset.encode(c.upper())[0] if c.upper() in self.charset else i
-                          for i, c in enumerate(d.charset)], np.int32)
-        self._capitals = tf.constant(upper)  # itself when it has none
+    self._frequent = None
+    if float(d.get("frequent_probability", 0.0)) > 0:
+      self._frequent = charset_lib.load_counts(config_base.corpus_path(d.frequent_words), self.charset, self.L)
+    if (self._corpus is not None or self._frequent is not None) and \
+        d.corpus_upper_probability + d.corpus_title_probability > 0:
+      upper = np.array([self.charset.encode(c.upper())[0] if c.upper() in self.charset else i
+                        for i, c in enumerate(d.charset)], np.int32)
+      self._capitals = tf.constant(upper)  # itself when it has none
     self._resample = tuple(d.downscale_factor) != (2.0, 2.0) or self._low_noise
     self._crop = bool(d.get("crop_box", False))
     self._short = float(d.get("short_probability", 0.0)) > 0
     self._digits = float(d.get("digits_probability", 0.0)) > 0
     self._noise_after_contrast = bool(d.get("low_res_noise_after_contrast", False))
-    self._frequent = None
-    if float(d.get("frequent_probability", 0.0)) > 0:
-      self._frequent = charset_lib.load_counts(config_base.corpus_path(d.frequent_words), self.charset, self.L)
-      if self._capitals is None and d.corpus_upper_probability + d.corpus_title_probability > 0:
-        upper = np.array([self.charset.encode(c.upper())[0] if c.upper() in self.charset else i
-                          for i, c in enumerate(d.charset)], np.int32)
-        self._capitals = tf.constant(upper)
     self._digit_ids = None
     if self._digits:  # validate_data made sure the charset has some
       self._digit_ids = tf.constant(self.charset.encode("".join(c for c in d.charset if c.isdigit())), tf.int32)
