@@ -47,7 +47,11 @@ index         int64 []             the sample's index in its stream
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
+import hashlib
+import json
 import math
 import re
 
@@ -104,6 +108,26 @@ def _dct_matrix() -> np.ndarray:
   return m.astype(np.float32)
 
 
+# Traced render programs by (atlas content, data config without its seeds): see Generator._build_tensors.
+_RENDERERS: dict = {}
+_MAX_RENDERERS = 8
+_SEED_FIELDS = ("seed", "validation_seed")
+
+
+def _renderer_key(d: ml_collections.ConfigDict, atlas: atlas_lib.Atlas) -> tuple[str, str]:
+  """What the render programs depend on: the atlas' content and the data config but its seeds."""
+  digest = hashlib.sha1()
+  for field in dataclasses.fields(atlas):
+    value = getattr(atlas, field.name)
+    if isinstance(value, np.ndarray):
+      digest.update(f"{field.name}{value.dtype}{value.shape}".encode())
+      digest.update(np.ascontiguousarray(value).data)
+    else:
+      digest.update(f"{field.name}={value!r}".encode())
+  fields = {k: v for k, v in d.to_dict().items() if k not in _SEED_FIELDS}
+  return digest.hexdigest(), json.dumps(fields, sort_keys=True, default=repr)
+
+
 class Generator:
   """Makes samples for one data config, atlas and seed.
 
@@ -116,7 +140,8 @@ class Generator:
 
   def __init__(self, data_config: ml_collections.ConfigDict, atlas: atlas_lib.Atlas, seed: int):
     validate_data(data_config)
-    self.config = d = data_config
+    self.config = d = copy.deepcopy(data_config)  # later changes to the caller's config do not reach it
+    self._source_atlas = atlas
     try:
       self.atlas, self.dropped_fonts = atlas.subset(d.charset)
     except atlas_lib.AtlasError as e:
@@ -229,11 +254,23 @@ class Generator:
     # pay for the longest possible line.
     self.canvas_widths = sorted({min(self.canvas_w, int(math.ceil(self.canvas_w * k / _CANVAS_BUCKETS)) + 8)
                                  for k in range(1, _CANVAS_BUCKETS + 1)})
-    self._text_xla = [
-        tf.function(functools.partial(self._render_text, canvas_w=w), jit_compile=True, autograph=False)
-        for w in self.canvas_widths]
-    self._compose_xla = tf.function(self._compose, jit_compile=True, autograph=False)
-    self._render_xla = tf.function(self._render_pixels, autograph=False)
+    # The pixels depend on the config and the atlas, not on the seed: generators that share both (the
+    # training and validation streams of a run) share the traced and compiled programs.
+    key = _renderer_key(self.config, self._source_atlas)
+    shared = _RENDERERS.get(key)
+    if shared is None:
+      shared = (
+          self.config,  # the programs read these two through the generator that traced them
+          self._source_atlas,
+          tf.function(self._render_text, jit_compile=True, autograph=False),
+          tf.function(self._compose, jit_compile=True, autograph=False),
+          tf.function(self._render_pixels, autograph=False))
+      _RENDERERS[key] = shared
+      while len(_RENDERERS) > _MAX_RENDERERS:
+        _RENDERERS.pop(next(iter(_RENDERERS)))
+    else:
+      _RENDERERS[key] = _RENDERERS.pop(key)  # most recently used last
+    _, _, self._text_xla, self._compose_xla, self._render_xla = shared
 
   # --------------------------------------------------------------- stage 1
 
@@ -487,8 +524,12 @@ class Generator:
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(indices, tf.int64))
     return next(iter(ds.map(self.sample).batch(len(indices))))
 
-  def _render_text(self, p: dict, canvas_w: int) -> dict:
-    """Layout, canvas, warp and quads (first XLA program), on a canvas `canvas_w` wide."""
+  def _render_text(self, p: dict, canvas_w: tf.Tensor) -> dict:
+    """Layout, canvas, warp and quads (first XLA program), on a canvas `canvas_w` wide.
+
+    `canvas_w` is a scalar tensor that XLA takes as a compile-time constant: the
+    program is traced once and compiled once per canvas width it meets.
+    """
     p = self._decode(p)
     geom = self._layout(p)
     geom["canvas_w"] = canvas_w
@@ -511,7 +552,8 @@ class Generator:
     bound = p["line_bound"][0]
     widths = tf.constant(self.canvas_widths, tf.int32)
     bucket = tf.reduce_sum(tf.cast(widths < bound, tf.int32))
-    out = tf.switch_case(bucket, [functools.partial(f, p) for f in self._text_xla])
+    out = tf.switch_case(bucket, [functools.partial(self._text_xla, p, tf.constant(w, tf.int32))
+                                  for w in self.canvas_widths])
     out["image"] = self._compose_xla(p, out.pop("alpha"))
     return out
 
@@ -684,7 +726,7 @@ class Generator:
     ys = c(2) * u + c(3) * v + (center[:, 1, None, None] - 0.5)
     x0f, y0f = tf.floor(xs), tf.floor(ys)
     fx, fy = xs - x0f, ys - y0f
-    x0 = tf.cast(tf.clip_by_value(x0f, -2.0, Wc + 1.0), tf.int32)
+    x0 = tf.cast(tf.clip_by_value(x0f, -2.0, tf.cast(Wc, tf.float32) + 1.0), tf.int32)
     y0 = tf.cast(tf.clip_by_value(y0f, -2.0, gh + 1.0), tf.int32)
     zero = tf.zeros([1])
     chan = [_barrier(tf.concat([tf.reshape(c, [-1]), zero], 0)) for c in canvas]

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import configs.seed
 from conftest import batched_params, data_variant, to_numpy
+from ocr_tf import atlas as atlas_lib
 from ocr_tf import charset as charset_lib
 from ocr_tf import synth
 from ocr_tf.config_base import ConfigError
@@ -695,8 +696,8 @@ def test_narrow_canvas_programs_match_the_full_width_one(seed_setup):
     used.add(bucket)
     if bucket == len(gen.canvas_widths) - 1:
       continue
-    narrow = to_numpy(gen._text_xla[bucket](numeric))
-    full = to_numpy(gen._text_xla[-1](numeric))
+    narrow = to_numpy(gen._text_xla(numeric, tf.constant(gen.canvas_widths[bucket])))
+    full = to_numpy(gen._text_xla(numeric, tf.constant(gen.canvas_widths[-1])))
     for key in ("alpha", "clean", "letter_quads"):
       np.testing.assert_array_equal(narrow[key], full[key], err_msg=f"sample {i} {key}")
   assert len(used) >= 2, used
@@ -728,3 +729,19 @@ def test_frequent_words_are_drawn_by_their_counts(atlas, tmp_path):
   path.write_text("na\u00efve\t3\n", encoding="utf-8")
   with pytest.raises(ConfigError, match=r"data.frequent_words=.*no word of at most"):
     synth.Generator(data_variant(frequent_words=str(path), frequent_probability=0.5), atlas, 0)
+
+
+def test_generators_of_one_config_share_their_render_programs(atlas):
+  """The training and validation streams of a run (same config and atlas, other seeds) trace and compile the
+  pixels once; another config gets its own programs, and changing a config after the fact changes nothing."""
+  d = data_variant()
+  train_gen, validation_gen = synth.Generator(d, atlas, 0), synth.Generator(d, atlas, 1)
+  assert validation_gen._render_xla is train_gen._render_xla and validation_gen._text_xla is train_gen._text_xla
+  reloaded = synth.Generator(data_variant(), atlas_lib.load_atlas(), 5)  # equal content, other objects
+  assert reloaded._render_xla is train_gen._render_xla
+  d.blur_probability = 0.0  # the caller's config: the generators made from it keep their own copy
+  assert train_gen.config.blur_probability != 0.0
+  other = synth.Generator(d, atlas, 0)
+  assert other._render_xla is not train_gen._render_xla
+  a, b = train_gen.generate([0]), validation_gen.generate([0])  # one program, each generator's own parameters
+  assert a["text"][0] != b["text"][0] and not np.array_equal(a["image"], b["image"])
