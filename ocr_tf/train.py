@@ -863,7 +863,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     step (the final step), start_step (restored), replicas, global_batch,
     losses (the last log window's means), metrics (the last evaluation)
-    and export (export_fn's return value).
+    and export (export_fn's return value on the chief, None on the other workers).
 
   Raises:
     ConfigError: an invalid field, a batch that does not split over the
@@ -1006,8 +1006,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if export_fn is not None:
     export_dir = os.path.join(workdir, "export") if chief else tempfile.mkdtemp()
     summary["export"] = export_fn(state.model, config, export_dir)
-    if not chief:
+    if not chief:  # its export only takes part in the collectives; the chief's is the run's
       shutil.rmtree(export_dir, ignore_errors=True)
+      summary["export"] = None
   if not chief:
     shutil.rmtree(os.path.dirname(save_dir), ignore_errors=True)
   train_writer.close()

@@ -94,4 +94,6 @@ def test_multi_worker_two_local_processes(tmp_path, subprocess_env):  # noqa: F8
   assert [r["step"] for r in train.read_metrics(workdir)] == [2]
   assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "eval", "export", "metrics.jsonl", "train"]
   assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))  # the chief exported
+  assert f"exported SavedModel to {os.path.join(workdir, 'export')}" in logs[0]
+  assert "exported SavedModel" not in logs[1]
   assert "validation/letters" in event_values(os.path.join(workdir, "eval"))
