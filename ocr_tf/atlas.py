@@ -34,6 +34,8 @@ cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import io
 import os
 import zipfile
@@ -66,6 +68,19 @@ class Atlas:
   present: np.ndarray
   ascent: np.ndarray
   descent: np.ndarray
+
+  @functools.cached_property
+  def fingerprint(self) -> str:
+    """SHA-1 of the whole content (fields and arrays): equal for equal atlases, whichever object holds them."""
+    digest = hashlib.sha1()
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      if isinstance(value, np.ndarray):
+        digest.update(f"{field.name}{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).data)
+      else:
+        digest.update(f"{field.name}={value!r}".encode())
+    return digest.hexdigest()
 
   @property
   def num_fonts(self) -> int:

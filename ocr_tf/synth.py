@@ -47,10 +47,9 @@ index         int64 []             the sample's index in its stream
 
 from __future__ import annotations
 
+import collections
 import copy
-import dataclasses
 import functools
-import hashlib
 import json
 import math
 import re
@@ -108,24 +107,17 @@ def _dct_matrix() -> np.ndarray:
   return m.astype(np.float32)
 
 
-# Traced render programs by (atlas content, data config without its seeds): see Generator._build_tensors.
-_RENDERERS: dict = {}
+# Traced render programs by (atlas content, data config without its seeds), most recently used last: see
+# Generator._build_tensors.
+_RENDERERS: collections.OrderedDict = collections.OrderedDict()
 _MAX_RENDERERS = 8
 _SEED_FIELDS = ("seed", "validation_seed")
 
 
 def _renderer_key(d: ml_collections.ConfigDict, atlas: atlas_lib.Atlas) -> tuple[str, str]:
   """What the render programs depend on: the atlas' content and the data config but its seeds."""
-  digest = hashlib.sha1()
-  for field in dataclasses.fields(atlas):
-    value = getattr(atlas, field.name)
-    if isinstance(value, np.ndarray):
-      digest.update(f"{field.name}{value.dtype}{value.shape}".encode())
-      digest.update(np.ascontiguousarray(value).data)
-    else:
-      digest.update(f"{field.name}={value!r}".encode())
   fields = {k: v for k, v in d.to_dict().items() if k not in _SEED_FIELDS}
-  return digest.hexdigest(), json.dumps(fields, sort_keys=True, default=repr)
+  return atlas.fingerprint, json.dumps(fields, sort_keys=True, default=repr)
 
 
 class Generator:
@@ -257,20 +249,15 @@ class Generator:
     # The pixels depend on the config and the atlas, not on the seed: generators that share both (the
     # training and validation streams of a run) share the traced and compiled programs.
     key = _renderer_key(self.config, self._source_atlas)
-    shared = _RENDERERS.get(key)
-    if shared is None:
-      shared = (
-          self.config,  # the programs read these two through the generator that traced them
-          self._source_atlas,
-          tf.function(self._render_text, jit_compile=True, autograph=False),
-          tf.function(self._compose, jit_compile=True, autograph=False),
-          tf.function(self._render_pixels, autograph=False))
-      _RENDERERS[key] = shared
-      while len(_RENDERERS) > _MAX_RENDERERS:
-        _RENDERERS.pop(next(iter(_RENDERERS)))
-    else:
-      _RENDERERS[key] = _RENDERERS.pop(key)  # most recently used last
-    _, _, self._text_xla, self._compose_xla, self._render_xla = shared
+    if key in _RENDERERS:
+      _RENDERERS.move_to_end(key)
+    else:  # bound to this generator, which they keep (with its config and atlas) while shared
+      _RENDERERS[key] = (tf.function(self._render_text, jit_compile=True, autograph=False),
+                         tf.function(self._compose, jit_compile=True, autograph=False),
+                         tf.function(self._render_pixels, autograph=False))
+      if len(_RENDERERS) > _MAX_RENDERERS:
+        _RENDERERS.popitem(last=False)
+    self._text_xla, self._compose_xla, self._render_xla = _RENDERERS[key]
 
   # --------------------------------------------------------------- stage 1
 
@@ -317,7 +304,7 @@ class Generator:
       word = self._word_case(tf.constant(corpus_ids)[j], u, offsets)
       ids = tf.where(use, word, ids)
       length = tf.where(use, tf.constant(corpus_len)[j], length)
-    frequent = tf.constant(False)
+    frequent = None  # a boolean tensor when frequent words are on
     if self._frequent is not None:  # a word by how often text uses it
       e = offsets["extra"][0]
       f_ids, f_len, f_cdf = self._frequent
@@ -334,14 +321,17 @@ class Generator:
       is_number = u[e + 7] < float(d.digits_probability)
       if self._corpus is not None:
         is_number = is_number & tf.logical_not(use)
-      is_number = is_number & tf.logical_not(frequent)
+      if frequent is not None:
+        is_number = is_number & tf.logical_not(frequent)
       ids = tf.where(is_number, number, ids)
       length = tf.where(is_number, number_len, length)
     if self._short:  # cut to a short length: a word's first letters, or a short random string
       e = offsets["extra"][0]
       s0, s1 = (int(v) for v in d.short_length)
       cut = s0 + tf.minimum(tf.cast(u[e + 4] * (s1 - s0 + 1), tf.int32), s1 - s0)
-      cut_short = (u[e + 5] < float(d.short_probability)) & tf.logical_not(frequent)
+      cut_short = u[e + 5] < float(d.short_probability)
+      if frequent is not None:  # a frequent word is never cut
+        cut_short = cut_short & tf.logical_not(frequent)
       length = tf.where(cut_short, tf.minimum(length, cut), length)
     ids = tf.where(tf.range(L) < length, ids, 0)
     text = tf.strings.reduce_join(tf.gather(self.chars, ids[:length]))
