@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import configs.tiny
 from conftest import ROOT, to_numpy
 from ocr_tf import preview
 
@@ -48,12 +49,12 @@ def read_png(path: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-  """The same preview twice, in two processes: with the default batch and one sample per batch."""
-  folders = {}
-  for name, flags in (("first", ()), ("batch1", ("--batch_size=1",))):
-    folders[name] = str(tmp_path_factory.mktemp(name))
-    run_preview(folders[name], *flags)
+def runs(tmp_path_factory, tiny_gen):
+  """The same preview twice: by the command line (its default batch), and in this process one sample per batch."""
+  folders = {name: str(tmp_path_factory.mktemp(name)) for name in ("first", "batch1")}
+  run_preview(folders["first"])
+  assert tiny_gen.seed == configs.tiny.get_config().data.seed  # the stream the command line previews
+  preview.write_preview(tiny_gen, folders["batch1"], COUNT, batch_size=1, log=lambda _: None)
   return folders
 
 
