@@ -492,12 +492,16 @@ def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
   np.testing.assert_allclose(same, y, atol=1e-5)
 
 
+# Every sample downscaled 3x and nothing else that adds noise; the two tests below share its programs.
+LOW_RES = dict(blur_probability=0.0, jpeg_probability=0.0, grain=(0.0, 0.0), background_noise=(0.0, 0.0),
+               short_scratches=(0, 0), long_scratches=(0, 0), illumination_probability=0.0,
+               downscale_probability=1.0, downscale_factor=(3.0, 3.0), invert_probability=0.0,
+               paper_level=(0.6, 0.6))  # no clipping at paper white
+
+
 def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   """Noise drawn at 1/3 of the resolution and scaled up varies over about 3 px, not pixel to pixel."""
-  base = dict(blur_probability=0.0, jpeg_probability=0.0, grain=(0.0, 0.0), background_noise=(0.0, 0.0),
-              short_scratches=(0, 0), long_scratches=(0, 0), illumination_probability=0.0,
-              downscale_probability=1.0, downscale_factor=(3.0, 3.0), invert_probability=0.0,
-              paper_level=(0.6, 0.6))  # no clipping at paper white
+  base = LOW_RES
   plain = synth.Generator(data_variant(**base), atlas, 0).generate([0, 1, 2, 3])
   noisy = synth.Generator(data_variant(**base, low_res_noise=(0.1, 0.1)), atlas, 0).generate([0, 1, 2, 3])
   np.testing.assert_array_equal(plain["clean"], noisy["clean"])  # the same samples, only noisier
@@ -534,10 +538,8 @@ def test_blur_at_low_res_widens_the_blur_of_downscaled_samples(atlas):
 
 
 def test_downscale_factor_range_changes_only_degraded_samples(atlas):
-  base = dict(blur_probability=0.0, jpeg_probability=0.0)
-  plain = synth.Generator(data_variant(**base, downscale_probability=0.0), atlas, 0).generate([0, 1, 2])
-  low = synth.Generator(data_variant(**base, downscale_probability=1.0, downscale_factor=(3.0, 3.0)),
-                        atlas, 0).generate([0, 1, 2])
+  plain = synth.Generator(data_variant(**dict(LOW_RES, downscale_probability=0.0)), atlas, 0).generate([0, 1, 2])
+  low = synth.Generator(data_variant(**LOW_RES), atlas, 0).generate([0, 1, 2])
   np.testing.assert_array_equal(plain["clean"], low["clean"])
   assert np.abs(np.diff(low["image"].numpy(), axis=2)).mean() < np.abs(np.diff(plain["image"].numpy(), axis=2)).mean()
 
