@@ -10,7 +10,6 @@ cache so the sample generator is compiled once per session.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from tensorflow.core.util import event_pb2
 
 import configs.tiny
 from conftest import ROOT, one_line
-from ocr_tf import config_base, input_pipeline, train
+from ocr_tf import config_base, train
 from ocr_tf.config_base import ConfigError
 
 # Small runs: batch 8, one validation batch, no periodic work unless a test asks.
@@ -66,7 +65,7 @@ tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(2)
 import numpy as np
 import configs.tiny
-from ocr_tf import config_base, input_pipeline, train
+from ocr_tf import config_base, train
 
 FAST = json.loads(sys.argv[1])
 
