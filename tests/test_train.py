@@ -65,7 +65,7 @@ tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(2)
 import numpy as np
 import configs.tiny
-from ocr_tf import config_base, train
+from ocr_tf import config_base, input_pipeline, train
 
 FAST = json.loads(sys.argv[1])
 
