@@ -277,13 +277,15 @@ class ServingModule(tf.Module):
     self.charset = tf.Variable(self._charset, trainable=False, name="charset")
     # The model without its clean-image decoder, for read_text: Keras runs only what the outputs need.
     self.reader = keras.Model(model.inputs, {k: model.output[k] for k in READ_OUTPUTS}, name="ocr_reader")
+    # The serving graph is written with tf.cond and tf.where: AutoGraph would only add tracing time.
     self.serving_default = tf.function(
-        self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")], autograph=False)
     self.serve_images = tf.function(
-        self._serve_images, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")])
+        self._serve_images, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")],
+        autograph=False)
     self.read_text = tf.function(
         lambda image_bytes: self._serve_bytes(image_bytes, clean=False),
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")], autograph=False)
 
   # ---------------------------------------------------------------- model
 

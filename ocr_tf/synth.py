@@ -66,6 +66,11 @@ from ocr_tf.config_base import ConfigError, validate_data
 
 # Number of scalar uniforms drawn per sample (see _draw_scalars).
 _NUM_SCALARS = 52
+
+# The per-sample functions tf.data maps are TensorFlow ops with Python control flow only on Python
+# values: AutoGraph would only add tracing time (about a second per pipeline).
+_NOT_CONVERTED = tf.autograph.experimental.do_not_convert
+
 _ITALIC = re.compile(r"italic|oblique", re.IGNORECASE)  # font names of data.italic_probability's fonts
 _SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
 _CANVAS_BUCKETS = 4
@@ -274,6 +279,7 @@ class Generator:
       o += n
     return offsets, o
 
+  @_NOT_CONVERTED
   def sample_params(self, index) -> dict:
     """Draws every random choice of sample `index`: one stateless uniform vector.
 
@@ -483,6 +489,7 @@ class Generator:
 
   # --------------------------------------------------------------- stage 2
 
+  @_NOT_CONVERTED
   def render(self, params: dict) -> dict:
     """Turns one sample's parameters (from sample_params) into the sample.
 
@@ -505,6 +512,7 @@ class Generator:
     ds = tf.data.Dataset.from_tensor_slices(params).map(self.render).batch(n)
     return next(iter(ds))
 
+  @_NOT_CONVERTED
   def sample(self, index) -> dict:
     """Sample `index` of this generator's stream (one sample; use in Dataset.map)."""
     return self.render(self.sample_params(index))

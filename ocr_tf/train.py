@@ -673,8 +673,13 @@ def eval_step(state: TrainState, batch: Mapping[str, tf.Tensor], config: ml_coll
 
 
 def distributed_step(strategy: tf.distribute.Strategy, step_fn: Callable) -> Callable:
-  """A tf.function running step_fn(batch) in every replica and summing its outputs over replicas."""
-  @tf.function
+  """A tf.function running step_fn(batch) in every replica and summing its outputs over replicas.
+
+  Without AutoGraph: the step's code is written with TensorFlow ops (tf.where,
+  tf.cond) and Python control flow only on Python values, so converting it
+  would only cost time (seconds per process at the first step).
+  """
+  @tf.function(autograph=False)
   def run(batch):
     per_replica = strategy.run(step_fn, args=(batch,))
     return tf.nest.map_structure(lambda x: strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None),
@@ -689,7 +694,7 @@ def make_train_step(state: TrainState, config: ml_collections.ConfigDict, strate
     return compute_gradients(state, batch, config, global_batch)
 
   if config.train.jit_compile:
-    gradient_fn = tf.function(gradient_fn, jit_compile=True)
+    gradient_fn = tf.function(gradient_fn, jit_compile=True, autograph=False)
   return distributed_step(strategy, functools.partial(
       train_step, state, config=config, global_batch=global_batch,
       num_replicas=strategy.num_replicas_in_sync, gradient_fn=gradient_fn))
