@@ -1010,10 +1010,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     run_eval(step)
   if export_fn is not None:
     export_dir = os.path.join(workdir, "export") if chief else tempfile.mkdtemp()
-    summary["export"] = export_fn(state.model, config, export_dir)
+    exported = export_fn(state.model, config, export_dir)
+    summary["export"] = exported if chief else None
     if not chief:  # its export only takes part in the collectives; the chief's is the run's
       shutil.rmtree(export_dir, ignore_errors=True)
-      summary["export"] = None
   if not chief:
     shutil.rmtree(os.path.dirname(save_dir), ignore_errors=True)
   train_writer.close()

@@ -93,6 +93,7 @@ def check_workdir(workdir: str, records: list[dict], steps: int) -> None:
   assert len(blobs) == 2 + 2  # width, height, two PNGs
   png = tf.io.decode_png(blobs[2]).numpy()
   assert png.shape == (96, 384, 3)  # 32x128 grey enlarged 3x, RGB for the coloured boxes
+  assert "| # | true | predicted | exact |" in letters.metadata.summary_description
   _, text = evals["validation/text"][0]
   assert tf.make_ndarray(text.tensor).item().decode().startswith("| # | true | predicted")
 

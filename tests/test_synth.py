@@ -501,16 +501,15 @@ LOW_RES = dict(blur_probability=0.0, jpeg_probability=0.0, grain=(0.0, 0.0), bac
 
 def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   """Noise drawn at 1/3 of the resolution and scaled up varies over about 3 px, not pixel to pixel."""
-  base = LOW_RES
-  plain = synth.Generator(data_variant(**base), atlas, 0).generate([0, 1, 2, 3])
-  noisy = synth.Generator(data_variant(**base, low_res_noise=(0.1, 0.1)), atlas, 0).generate([0, 1, 2, 3])
+  plain = synth.Generator(data_variant(**LOW_RES), atlas, 0).generate([0, 1, 2, 3])
+  noisy = synth.Generator(data_variant(**LOW_RES, low_res_noise=(0.1, 0.1)), atlas, 0).generate([0, 1, 2, 3])
   np.testing.assert_array_equal(plain["clean"], noisy["clean"])  # the same samples, only noisier
   diff = noisy["image"].numpy() - plain["image"].numpy()
   inside = diff[:, 4:-4, 4:-4]
   assert 0.02 < inside.std() < 0.1, inside.std()  # smoothed by the scale-up and lowered by contrast
   # low_res_noise_after_contrast: a scanner's noise does not fade with a faint print, so the std is divided
   # by each sample's contrast (applied after it): the noise in the image is 1/contrast times as strong.
-  sensor = synth.Generator(data_variant(**base, low_res_noise=(0.1, 0.1), low_res_noise_after_contrast=True),
+  sensor = synth.Generator(data_variant(**LOW_RES, low_res_noise=(0.1, 0.1), low_res_noise_after_contrast=True),
                            atlas, 0)
   contrast = sensor._decode(batched_params(sensor, [0, 1, 2, 3]))["color"].numpy()[:, 0]
   strong = (sensor.generate([0, 1, 2, 3])["image"].numpy() - plain["image"].numpy())[:, 4:-4, 4:-4]
@@ -520,7 +519,7 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   step = np.abs(np.diff(inside, axis=2)).mean()
   far = np.abs(inside[:, :, 6:] - inside[:, :, :-6]).mean()
   assert step < 0.6 * far, (step, far)  # neighbours share their low-resolution pixel
-  half = synth.Generator(data_variant(**dict(base, downscale_probability=0.5), low_res_noise=(0.1, 0.1)), atlas, 0)
+  half = synth.Generator(data_variant(**dict(LOW_RES, downscale_probability=0.5), low_res_noise=(0.1, 0.1)), atlas, 0)
   p = half._decode(batched_params(half, list(range(16))))
   down, std = np.asarray(p["downscale"]), np.asarray(p["low_res_noise"])
   assert 0 < down.sum() < 16
