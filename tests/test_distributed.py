@@ -139,11 +139,13 @@ def test_multi_worker_train_then_export_predict_evaluate(tmp_path, subprocess_en
                           capture_output=True, text=True, timeout=300, check=False)
 
   # ocr-tf export: the run's newest checkpoint again, as a user exports a run trained with --noexport.
-  result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}")
+  result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}", "--angle_views=2")
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"exported step 2 of {workdir} to {out}" in result.stdout
   with open(os.path.join(out, "assets", "config.json")) as f:
     assert json.load(f)["train"]["batch_size"] == 8
+  with open(os.path.join(out, "assets", "serving.json")) as f:
+    assert json.load(f)["angle_views"] == 2
 
   images = tmp_path / "images"
   images.mkdir()
@@ -171,6 +173,8 @@ def test_multi_worker_train_then_export_predict_evaluate(tmp_path, subprocess_en
   assert "n=2 errors=0" in result.stdout and "word_accuracy=" in result.stdout
 
   for args, expected in ((("export", f"--workdir={tmp_path}", f"--out={out}"), "config.json: not found"),
+                         (("export", f"--workdir={workdir}", f"--out={tmp_path / 'more'}", "--angle_views=0"),
+                          "angle_views=0: expected a whole number from 1"),
                          (("evaluate", f"--model={out}"), "evaluate needs --data=")):
     result = ocr_tf(*args)
     assert result.returncode == 2 and expected in result.stderr, result.stderr[-3000:]

@@ -159,7 +159,7 @@ def test_assets_written(saved, config):
   with open(os.path.join(assets, "serving.json"), encoding="utf-8") as f:
     serving = json.load(f)
   assert (serving["height"], serving["width"], serving["channels"]) == (H, W, C)
-  assert serving["angle_mirror"] is False
+  assert serving["angle_mirror"] is False and serving["angle_views"] == 1
 
 
 def test_export_refuses_mismatched_config(model, tmp_path):
@@ -209,6 +209,33 @@ def test_angle_mirror_is_odd_in_a_mirror_and_keeps_the_other_outputs(model, samp
   for key in ("text", "confidence", "boxes", "box_scores", "clean", "text_log_probs"):
     np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-5, err_msg=key) if key != "text" else \
         np.testing.assert_array_equal(b[key].numpy(), a[key].numpy())
+
+
+def test_angle_views_average_moved_copies_and_keep_the_other_outputs(model, samples, config):
+  d = config.data
+  plain = export.ServingModule(model, d.charset, H, W, C, d.max_length)
+  views = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
+  images = tf.constant(samples["float"])
+  a, b = plain.serve_images(images), views.serve_images(images)
+  # The copies: moved down and right by one pixel, and up and left by one, edges repeated.
+  padded = np.pad(samples["float"], ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+  moved = [padded[:, :H, :W], padded[:, 2:, 2:]]
+  np.testing.assert_array_equal(export.shift_image(images, 1, 1).numpy(), moved[0])
+  np.testing.assert_array_equal(export.shift_image(images, -1, -1).numpy(), moved[1])
+  ref = [keras_outputs(model, x, d.charset)["angle"] for x in [samples["float"]] + moved]
+  assert np.abs(ref[1] - ref[0]).max() > 1e-4, "the copies should move the estimates of this model"
+  np.testing.assert_allclose(b["angle"].numpy(), np.mean(ref, axis=0), atol=1e-4)
+  for key in ("text", "confidence", "boxes", "box_scores", "clean", "text_log_probs"):
+    np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-5, err_msg=key) if key != "text" else \
+        np.testing.assert_array_equal(b[key].numpy(), a[key].numpy())
+  both = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True, angle_views=2)
+  flipped = [x[:, :, ::-1].copy() for x in (samples["float"], moved[0])]
+  odd = [(keras_outputs(model, x, d.charset)["angle"] - keras_outputs(model, y, d.charset)["angle"]) / 2
+         for x, y in zip((samples["float"], moved[0]), flipped)]
+  np.testing.assert_allclose(both.serve_images(images)["angle"].numpy(), np.mean(odd, axis=0), atol=1e-4)
+  for bad in (0, 1 + len(export.ANGLE_SHIFTS) + 1, 2.0, True):
+    with pytest.raises(ValueError, match="angle_views"):
+      export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=bad)
 
 
 def test_serve_images_matches_bytes(loaded, samples):
