@@ -68,7 +68,7 @@ degraded (1.75%; Tesseract 5.92%), 22.1% on random strings in unseen fonts
 after stage 6, 0.66 after stage 7 (0.23 for words of 6 letters or more,
 1.68 for one letter). The shipped stage-9 model, exported with the angle
 averaged over three views (benchmarks/ship_model.py --angle_views=3):
-0.4905 degrees on the current set (one view: 0.523). Speed and the other
+0.4923 degrees on the current set (one view: 0.523). Speed and the other
 figures: MODEL_CARD.md.
 """
 

@@ -238,6 +238,32 @@ def test_angle_views_average_moved_copies_and_keep_the_other_outputs(model, samp
       export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=bad)
 
 
+def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, samples, config):
+  """A crop at most 3/8 of the canvas wide: its moved copies go through the same layers on a half-width canvas."""
+  d = config.data
+  views = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
+  assert views.narrow_angle_model is not None
+  crop = samples["float"][:, :, 10:10 + 3 * W // 8]
+  fitted, _ = export.fit_image(tf.constant(crop), H, W, C)
+  half = fitted.numpy()[:, :, W // 4:W // 4 + W // 2]
+  narrow_config = tiny_config()
+  narrow_config.data.width, narrow_config.data.max_length = W // 2, 4
+  narrow = models.build_model(narrow_config.model, narrow_config.data)  # built on its own, weights copied by name
+  for layer in narrow.layers:
+    layer.set_weights(model.get_layer(layer.name).get_weights())
+  padded = np.pad(half, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+  moved = [narrow(x, training=False)["angle"].numpy() for x in (padded[:, :H, :W // 2], padded[:, 2:, 2:])]
+  whole = keras_outputs(model, fitted.numpy(), d.charset)["angle"]
+  got = views.serve_images(tf.constant(crop))["angle"].numpy()
+  np.testing.assert_allclose(got, (whole + moved[0] + moved[1]) / 3, atol=1e-4)
+  # A batch of narrow and wide crops of one size cannot be; a read_text batch can: each row takes its own path.
+  mixed = views.read_text(tf.constant([samples["png"][0], tf.io.encode_png(
+      tf.constant((crop[1] * 255).round().astype(np.uint8))).numpy(), samples["png"][2]]))["angle"].numpy()
+  alone = [views.read_text(tf.constant([b]))["angle"].numpy()[0] for b in (samples["png"][0], samples["png"][2])]
+  np.testing.assert_allclose(mixed[[0, 2]], alone, atol=1e-4)
+  np.testing.assert_allclose(mixed[1], got[1], atol=1e-4)
+
+
 def test_serve_images_matches_bytes(loaded, samples):
   out = loaded.signatures["serve_images"](images=tf.constant(samples["float"]))
   ref = serve(loaded, samples["png"])
