@@ -17,7 +17,10 @@ angle       float32 [B]         text angle in degrees, counter-clockwise positiv
                                 (exported with angle_mirror: the half difference
                                 of the estimates for the image and its mirror;
                                 with angle_views=N: the mean over the fitted
-                                image and N-1 copies moved by ANGLE_SHIFTS)
+                                image and N-1 copies moved by ANGLE_SHIFTS,
+                                those of a crop at most 3/8 of the canvas wide
+                                read on its central half; with both, each
+                                view's estimate is mirror-averaged)
 boxes       float32 [B, K, 4]   letter boxes [ymin, xmin, ymax, xmax] in the
                                 input image's pixels (pixel (i, j) covers
                                 [i, i+1] x [j, j+1]); all zeros in unused slots
@@ -86,9 +89,11 @@ for people; the graph does not read them.
 from __future__ import annotations
 
 import json
+import operator
 import os
 from typing import Any
 
+from absl import logging
 import keras
 import ml_collections
 import tensorflow as tf
@@ -107,9 +112,13 @@ DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MIN_SIDE = 4
 _LUMA = (0.299, 0.587, 0.114)
 # Whole-pixel moves (rows, columns) of the fitted image whose angle estimates angle_views averages, in order:
-# each puts the text at another phase of the network's strided layers (2 and 4 columns, 2 to 16 rows), which
-# moves a single estimate by a fraction of a degree; the mean of several cancels part of that.
+# each puts the text at another phase of the network's strided layers (the backbone halves the rows four
+# times and the columns twice, an angle branch both up to four times), which moves a single estimate by
+# 0.3 degrees on average for the shipped model; the mean of several cancels part of that.
 ANGLE_SHIFTS = ((1, 1), (-1, -1), (0, 2), (0, -2), (1, -1), (-1, 1), (1, 0), (-1, 0))
+# The copies of a crop at most 3/8 of the canvas wide are read on its central half when that half starts at
+# a multiple of this many columns: the text keeps its phase against up to five halvings.
+_NARROW_ALIGN = 32
 _HEADER_BYTES = 32
 
 # Error codes of the serving graph; messages are built from them in-graph.
@@ -245,9 +254,12 @@ def shift_image(images: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
 
 
 def check_angle_views(angle_views: int) -> None:
-  """Raises ValueError unless 1 <= angle_views <= 1 + len(ANGLE_SHIFTS)."""
-  if isinstance(angle_views, bool) or not isinstance(angle_views, int) or \
-      not 1 <= angle_views <= 1 + len(ANGLE_SHIFTS):
+  """Raises ValueError unless 1 <= angle_views <= 1 + len(ANGLE_SHIFTS) (a whole number, not a bool)."""
+  try:
+    views = None if isinstance(angle_views, bool) else operator.index(angle_views)
+  except TypeError:
+    views = None
+  if views is None or not 1 <= views <= 1 + len(ANGLE_SHIFTS):
     raise ValueError(f"angle_views={angle_views!r}: expected a whole number from 1 (the image alone) to "
                      f"{1 + len(ANGLE_SHIFTS)}")
 
@@ -306,16 +318,23 @@ class ServingModule(tf.Module):
     # the central half of the canvas, where a narrow crop's copies cost half as much.
     self.angle_model = keras.Model(model.inputs, model.output["angle"], name="ocr_angle")
     self._narrow_width = self._width // 2
-    self._narrow_max = self._narrow_width - 2 * (self._width // 16)  # 3/8 of the canvas
+    self._narrow_left = (self._width - self._narrow_width) // 2
+    self.narrow_max = None  # the widest crop whose copies are read on the central half; None: none are
     self.narrow_angle_model = None
-    if self._angle_views > 1:
+    if self._angle_views > 1 and self._narrow_left % _NARROW_ALIGN == 0:
       try:
         self.narrow_angle_model = keras.models.clone_model(
             self.angle_model, clone_function=lambda layer: layer,  # the same layers and weights
             input_tensors=tf.nest.map_structure(
                 lambda _: keras.Input((self._height, self._narrow_width, self._channels)), self.angle_model.input))
-      except (ValueError, TypeError):  # a model whose angle needs the whole canvas: every copy is read whole
-        self.narrow_angle_model = None
+        self.narrow_max = self._narrow_width - 2 * (self._width // 16)  # 3/8 of the canvas
+      except (ValueError, TypeError) as e:
+        logging.warning("angle_views: this model's angle head does not run on half the canvas (%s); every "
+                        "moved copy is read on the whole canvas", str(e).splitlines()[0][:200])
+    elif self._angle_views > 1:
+      logging.info("angle_views: the central half of a %d-column canvas starts at column %d, not a multiple of "
+                   "%d; every moved copy is read on the whole canvas", self._width, self._narrow_left,
+                   _NARROW_ALIGN)
     # The serving graph is written with tf.cond and tf.where: AutoGraph would only add tracing time.
     self.serving_default = tf.function(
         self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")], autograph=False)
@@ -328,7 +347,8 @@ class ServingModule(tf.Module):
 
   # ---------------------------------------------------------------- model
 
-  def _model_outputs(self, images: tf.Tensor, clean: bool, geometry: tf.Tensor) -> dict[str, tf.Tensor]:
+  def _model_outputs(self, images: tf.Tensor, clean: bool, geometry: tf.Tensor, valid: tf.Tensor
+                     ) -> dict[str, tf.Tensor]:
     model, names = (self.model, models.OUTPUT_NAMES) if clean else (self.reader, READ_OUTPUTS)
     n = tf.shape(images)[0]
     if self._angle_mirror:
@@ -342,7 +362,7 @@ class ServingModule(tf.Module):
       out = {k: tf.cast(out[k], tf.float32) for k in names}
     if self._angle_views > 1:
       fitted_width = geometry[:, 1] * geometry[:, 5]  # the crop's width in the canvas (centred)
-      out["angle"] = (out["angle"] + self._moved_angles(images, fitted_width)) / float(self._angle_views)
+      out["angle"] = (out["angle"] + self._moved_angles(images, fitted_width, valid)) / float(self._angle_views)
     return out
 
   def _copies_angles(self, images: tf.Tensor, angle_model: keras.Model) -> tf.Tensor:
@@ -358,24 +378,23 @@ class ServingModule(tf.Module):
       angles = tf.cast(angle_model(moved, training=False), tf.float32)
     return tf.reduce_sum(tf.reshape(angles, [self._angle_views - 1, n]), axis=0)
 
-  def _moved_angles(self, images: tf.Tensor, fitted_width: tf.Tensor) -> tf.Tensor:
-    """[B]: _copies_angles, a crop at most _narrow_max wide read on the central half of the canvas."""
+  def _moved_angles(self, images: tf.Tensor, fitted_width: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+    """[B]: _copies_angles of the valid rows (0 for the others, whose angle is blanked), a crop at most
+    narrow_max wide read on the central half of the canvas."""
     n = tf.shape(images)[0]
-    if self.narrow_angle_model is None:
-      return self._copies_angles(images, self.angle_model)
-    narrow = fitted_width <= self._narrow_max + 0.5
-    left = (self._width - self._narrow_width) // 2
+    narrow = tf.zeros_like(valid) if self.narrow_max is None else fitted_width <= self.narrow_max + 0.5
 
     def part(rows: tf.Tensor, crop: bool) -> tf.Tensor:
       index = tf.where(rows)[:, 0]
       x = tf.gather(images, index)
-      x, angle_model = (x[:, :, left:left + self._narrow_width], self.narrow_angle_model) if crop else \
-          (x, self.angle_model)
+      x, angle_model = (x[:, :, self._narrow_left:self._narrow_left + self._narrow_width],
+                        self.narrow_angle_model) if crop else (x, self.angle_model)
       # Not run on an empty batch (the model's graph fails on one).
       sums = tf.cond(tf.size(index) > 0, lambda: self._copies_angles(x, angle_model), lambda: tf.zeros([0]))
       return tf.scatter_nd(index[:, None], sums, [n])
 
-    return part(narrow, True) + part(tf.logical_not(narrow), False)
+    wide = part(valid & tf.logical_not(narrow), False)
+    return wide if self.narrow_max is None else wide + part(valid & narrow, True)
 
   def _empty_outputs(self, clean: bool) -> dict[str, tf.Tensor]:
     """Zero-row outputs: the model is not run on an empty batch (its graph fails on one)."""
@@ -385,7 +404,7 @@ class ServingModule(tf.Module):
   def _run(self, images: tf.Tensor, geometry: tf.Tensor, valid: tf.Tensor, clean: bool = True
            ) -> dict[str, tf.Tensor]:
     """The model on prepared images [B, H, W, C]; outputs of invalid rows are blanked; no 'clean' without clean."""
-    out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images, clean, geometry),
+    out = tf.cond(tf.shape(images)[0] > 0, lambda: self._model_outputs(images, clean, geometry, valid),
                   lambda: self._empty_outputs(clean))
     logits = out["text_logits"]
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
@@ -556,6 +575,7 @@ def export_saved_model(model: keras.Model, config: ml_collections.ConfigDict, pa
   serving = {"height": height, "width": width, "channels": channels, "max_letters": k,
              "box_threshold": float(box_threshold), "max_pixels": int(max_pixels), "min_side": int(min_side),
              "angle_mirror": bool(angle_mirror), "angle_views": int(angle_views),
+             "angle_views_narrow_max": module.narrow_max,
              "signatures": {"serving_default": {"inputs": {"image_bytes": "string [B]"}, "outputs": list(SERVING_KEYS)},
                             "serve_images": {"inputs": {"images": "float32 [B, h, w, c] in [0, 1]"},
                                              "outputs": list(IMAGE_KEYS)},

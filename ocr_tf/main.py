@@ -54,8 +54,9 @@ _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labe
 _ANGLE_MIRROR = flags.DEFINE_bool("angle_mirror", False, "export: the angle is the half difference of the "
                                    "estimates for the image and its mirror image (the model runs twice).")
 _ANGLE_VIEWS = flags.DEFINE_integer("angle_views", 1, "export: the angle is the mean of the estimates for the image "
-                                    "and N-1 copies moved by a pixel or two (each copy: ~0.8 of a pass of the "
-                                    "model; 1 to 9).")
+                                    "and N-1 copies moved by a pixel or two (export.ANGLE_SHIFTS). A copy runs "
+                                    "the backbone and the angle head: about 0.8 of a pass of the model, half "
+                                    "that for a crop at most 3/8 of the canvas wide, twice with --angle_mirror.")
 _EXPORT = flags.DEFINE_bool("export", True, "train: export the final model to WORKDIR/export (--noexport: "
                             "checkpoints only; `ocr-tf export` can export them later).")
 _LEXICON = flags.DEFINE_string("lexicon", "words", "predict/evaluate: word list that corrects readings the model "
@@ -164,9 +165,12 @@ def cmd_export(config) -> None:
     _fail("export needs --workdir=TRAINING_WORKDIR and --out=SAVEDMODEL_FOLDER")
   try:
     export.check_angle_views(_ANGLE_VIEWS.value)  # before the model is built
+  except ValueError as e:
+    _fail(f"--{e}")
+  try:
     path, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
         export.export_saved_model, angle_mirror=_ANGLE_MIRROR.value, angle_views=_ANGLE_VIEWS.value))
-  except (config_base.ConfigError, ValueError) as e:
+  except config_base.ConfigError as e:
     _fail(str(e))
   print(f"exported step {step} of {_WORKDIR.value} to {path}")
 

@@ -139,13 +139,11 @@ def test_multi_worker_train_then_export_predict_evaluate(tmp_path, subprocess_en
                           capture_output=True, text=True, timeout=300, check=False)
 
   # ocr-tf export: the run's newest checkpoint again, as a user exports a run trained with --noexport.
-  result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}", "--angle_views=2")
+  result = ocr_tf("export", f"--workdir={workdir}", f"--out={out}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"exported step 2 of {workdir} to {out}" in result.stdout
   with open(os.path.join(out, "assets", "config.json")) as f:
     assert json.load(f)["train"]["batch_size"] == 8
-  with open(os.path.join(out, "assets", "serving.json")) as f:
-    assert json.load(f)["angle_views"] == 2
 
   images = tmp_path / "images"
   images.mkdir()

@@ -160,6 +160,7 @@ def test_assets_written(saved, config):
     serving = json.load(f)
   assert (serving["height"], serving["width"], serving["channels"]) == (H, W, C)
   assert serving["angle_mirror"] is False and serving["angle_views"] == 1
+  assert serving["angle_views_narrow_max"] is None
 
 
 def test_export_refuses_mismatched_config(model, tmp_path):
@@ -238,30 +239,51 @@ def test_angle_views_average_moved_copies_and_keep_the_other_outputs(model, samp
       export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=bad)
 
 
-def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, samples, config):
+def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, samples, config, tmp_path):
   """A crop at most 3/8 of the canvas wide: its moved copies go through the same layers on a half-width canvas."""
   d = config.data
   views = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
-  assert views.narrow_angle_model is not None
-  crop = samples["float"][:, :, 10:10 + 3 * W // 8]
-  fitted, _ = export.fit_image(tf.constant(crop), H, W, C)
-  half = fitted.numpy()[:, :, W // 4:W // 4 + W // 2]
+  assert views.narrow_max == 3 * W // 8
+
+  def copies(x, angle_model):  # the two moved copies' angle estimates, edges repeated
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w = x.shape[1:3]
+    return [angle_model(x) for x in (padded[:, :h, :w], padded[:, 2:, 2:])]
+
   narrow_config = tiny_config()
   narrow_config.data.width, narrow_config.data.max_length = W // 2, 4
   narrow = models.build_model(narrow_config.model, narrow_config.data)  # built on its own, weights copied by name
   for layer in narrow.layers:
     layer.set_weights(model.get_layer(layer.name).get_weights())
-  padded = np.pad(half, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-  moved = [narrow(x, training=False)["angle"].numpy() for x in (padded[:, :H, :W // 2], padded[:, 2:, 2:])]
-  whole = keras_outputs(model, fitted.numpy(), d.charset)["angle"]
-  got = views.serve_images(tf.constant(crop))["angle"].numpy()
-  np.testing.assert_allclose(got, (whole + moved[0] + moved[1]) / 3, atol=1e-4)
-  # A batch of narrow and wide crops of one size cannot be; a read_text batch can: each row takes its own path.
-  mixed = views.read_text(tf.constant([samples["png"][0], tf.io.encode_png(
-      tf.constant((crop[1] * 255).round().astype(np.uint8))).numpy(), samples["png"][2]]))["angle"].numpy()
+  on_half = lambda x: narrow(x, training=False)["angle"].numpy()
+  on_whole = lambda x: keras_outputs(model, x, d.charset)["angle"]
+  for width, half in ((3 * W // 8, True), (3 * W // 8 + 1, False)):
+    crop = samples["float"][:, :, 10:10 + width]
+    fitted = export.fit_image(tf.constant(crop), H, W, C)[0].numpy()
+    whole = on_whole(fitted)
+    ref = copies(fitted[:, :, W // 4:W // 4 + W // 2], on_half) if half else copies(fitted, on_whole)
+    got = views.serve_images(tf.constant(crop))["angle"].numpy()
+    np.testing.assert_allclose(got, (whole + ref[0] + ref[1]) / 3, atol=1e-4, err_msg=f"width {width}")
+    if half:
+      other = copies(fitted, on_whole)
+      assert np.abs((whole + other[0] + other[1]) / 3 - got).max() > 1e-3, "the half canvas should change it"
+      narrow_png = tf.io.encode_png(tf.constant((crop[1] * 255).round().astype(np.uint8))).numpy()
+      narrow_angle = got[1]
+  # A read_text batch mixes narrow and wide crops and images in error: each row takes its own path.
+  batch = tf.constant([samples["png"][0], narrow_png, b"", samples["png"][2]])
+  mixed = views.read_text(batch)
+  assert list(mixed["error"].numpy()[[0, 1, 3]]) == [b""] * 3 and mixed["error"].numpy()[2]
   alone = [views.read_text(tf.constant([b]))["angle"].numpy()[0] for b in (samples["png"][0], samples["png"][2])]
-  np.testing.assert_allclose(mixed[[0, 2]], alone, atol=1e-4)
-  np.testing.assert_allclose(mixed[1], got[1], atol=1e-4)
+  angles = mixed["angle"].numpy()
+  assert abs(alone[0] - alone[1]) > 1e-3
+  np.testing.assert_allclose(angles, [alone[0], narrow_angle, 0.0, alone[1]], atol=1e-4)
+  # Saved and loaded: the same angles, and the settings in serving.json.
+  path = export.export_saved_model(model, config, str(tmp_path / "views"), angle_views=3)
+  np.testing.assert_allclose(tf.saved_model.load(path).signatures["read_text"](image_bytes=batch)["angle"].numpy(),
+                             angles, atol=1e-4)
+  with open(os.path.join(path, "assets", "serving.json"), encoding="utf-8") as f:
+    serving = json.load(f)
+  assert (serving["angle_views"], serving["angle_views_narrow_max"]) == (3, 3 * W // 8)
 
 
 def test_serve_images_matches_bytes(loaded, samples):
