@@ -4,11 +4,11 @@ Config files in ``configs/`` start from :func:`get_config` and override a few
 fields. A config has three blocks:
 
 * ``data``: the generator (:func:`data_config`);
-* ``model``: the network (``ocr_tf.models.model_config``; a preset's fields,
+* ``model``: the network (``ocr_tf.model_config.model_config``; a preset's fields,
   so changing ``model.preset`` alone does not change the network: a config
   file picks the preset with :func:`model_config`);
 * ``train``: the training run (:func:`train_config`), with its ``loss`` block
-  (``ocr_tf.losses.loss_config``).
+  (:func:`loss_config`).
 
 :func:`validate_data`, :func:`validate_train` and :func:`validate_config`
 check the blocks before any work starts and raise :class:`ConfigError` with
@@ -152,15 +152,37 @@ def data_config() -> ml_collections.ConfigDict:
 
 
 def model_config(preset: str = "default") -> ml_collections.ConfigDict:
-  """The `model` block of one preset ('tiny', 'default', 'large'; see ocr_tf.models)."""
-  from ocr_tf import models  # pylint: disable=import-outside-toplevel
-  return models.model_config(preset)
+  """The `model` block of one preset ('tiny', 'default', 'large'; see ocr_tf.model_config)."""
+  from ocr_tf import model_config as model_config_lib  # pylint: disable=import-outside-toplevel
+  return model_config_lib.model_config(preset)
+
+
+LOSS_NAMES = ("ctc", "angle", "letters", "clean")
 
 
 def loss_config() -> ml_collections.ConfigDict:
-  """The `train.loss` block: loss weights (0 switches a head's loss off) and settings."""
-  from ocr_tf import losses  # pylint: disable=import-outside-toplevel
-  return losses.loss_config()
+  """The `train.loss` block: loss weights (0 switches a head's loss off) and settings.
+
+  Fields:
+    weights: one weight per loss in LOSS_NAMES; 0 skips that loss.
+    angle_huber_delta: degrees where the angle loss turns from quadratic to linear.
+    focal_alpha, focal_beta: exponents of the CenterNet focal loss.
+    letter_offset_weight, letter_size_weight: L1 terms of the letter loss.
+    sigma_scale, min_sigma: gaussian of a letter center on the letter map, in
+      cells: sigma = max(min_sigma, sigma_scale * box size / stride) per axis.
+    clean_loss: 'l1' or 'bce'.
+  """
+  c = ml_collections.ConfigDict()
+  c.weights = ml_collections.ConfigDict({"ctc": 1.0, "angle": 0.1, "letters": 1.0, "clean": 1.0})
+  c.angle_huber_delta = 1.0
+  c.focal_alpha = 2.0
+  c.focal_beta = 4.0
+  c.letter_offset_weight = 1.0
+  c.letter_size_weight = 1.0
+  c.sigma_scale = 1.0 / 6.0
+  c.min_sigma = 0.5
+  c.clean_loss = "l1"
+  return c
 
 
 def train_config() -> ml_collections.ConfigDict:
@@ -382,15 +404,14 @@ OPTIMIZERS = ("adam", "adamw")
 
 
 def _validate_loss(loss: ml_collections.ConfigDict) -> None:
-  from ocr_tf import losses  # pylint: disable=import-outside-toplevel
   block = "train.loss"
   weights = loss.weights
   names = sorted(weights.keys()) if hasattr(weights, "keys") else None
-  if names != sorted(losses.LOSS_NAMES):
-    _fail("weights", weights, f"expected one weight for each of {', '.join(losses.LOSS_NAMES)}", block)
-  for name in losses.LOSS_NAMES:
+  if names != sorted(LOSS_NAMES):
+    _fail("weights", weights, f"expected one weight for each of {', '.join(LOSS_NAMES)}", block)
+  for name in LOSS_NAMES:
     _float(weights, name, 0.0, block=f"{block}.weights")
-  if not any(weights[name] > 0 for name in losses.LOSS_NAMES):
+  if not any(weights[name] > 0 for name in LOSS_NAMES):
     _fail("weights", weights.to_dict(), "at least one weight must be > 0", block)
   _float(loss, "angle_huber_delta", 0.0, block=block, lo_open=True)
   for field in ("focal_alpha", "focal_beta", "letter_offset_weight", "letter_size_weight"):
@@ -457,6 +478,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config has no `{block}` block: start the config file from "
                         f"ocr_tf.config_base.get_config()")
   validate_data(config.data)
-  from ocr_tf import models  # pylint: disable=import-outside-toplevel
-  models.validate(config.model, config.data)
+  from ocr_tf import model_config as model_config_lib  # pylint: disable=import-outside-toplevel
+  model_config_lib.validate(config.model, config.data)
   validate_train(config.train)

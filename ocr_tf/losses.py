@@ -21,34 +21,7 @@ import ml_collections
 import tensorflow as tf
 
 from ocr_tf import models
-from ocr_tf.config_base import ConfigError
-
-LOSS_NAMES = ("ctc", "angle", "letters", "clean")
-
-
-def loss_config() -> ml_collections.ConfigDict:
-  """Defaults for the losses.
-
-  Fields:
-    weights: one weight per loss in LOSS_NAMES; 0 skips that loss.
-    angle_huber_delta: degrees where the angle loss turns from quadratic to linear.
-    focal_alpha, focal_beta: exponents of the CenterNet focal loss.
-    letter_offset_weight, letter_size_weight: L1 terms of the letter loss.
-    sigma_scale, min_sigma: gaussian of a letter center on the letter map, in
-      cells: sigma = max(min_sigma, sigma_scale * box size / stride) per axis.
-    clean_loss: 'l1' or 'bce'.
-  """
-  c = ml_collections.ConfigDict()
-  c.weights = ml_collections.ConfigDict({"ctc": 1.0, "angle": 0.1, "letters": 1.0, "clean": 1.0})
-  c.angle_huber_delta = 1.0
-  c.focal_alpha = 2.0
-  c.focal_beta = 4.0
-  c.letter_offset_weight = 1.0
-  c.letter_size_weight = 1.0
-  c.sigma_scale = 1.0 / 6.0
-  c.min_sigma = 0.5
-  c.clean_loss = "l1"
-  return c
+from ocr_tf.config_base import LOSS_NAMES, ConfigError, loss_config  # noqa: F401 (loss_config re-exported)
 
 
 # ------------------------------------------------------------------ letter targets

@@ -95,12 +95,22 @@ def _fail(message: str) -> None:
   sys.exit(2)
 
 
-def _generator(config):
-  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import config_base, synth  # pylint: disable=import-outside-toplevel
-  d = config.data
+def _check_config(check, block) -> None:
+  """Runs a config_base check before TensorFlow is imported: a bad value is reported in a fraction of a second."""
+  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
   try:
-    config_base.validate_data(d)
+    check(block)
+  except config_base.ConfigError as e:
+    _fail(str(e))
+
+
+def _generator(config):
+  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
+  d = config.data
+  _check_config(config_base.validate_data, d)
+  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
+  from ocr_tf import synth  # pylint: disable=import-outside-toplevel
+  try:
     atlas = atlas_lib.load_atlas(d.atlas or None)
     seed = _SEED.value if _SEED.value is not None else (d.validation_seed if _VALIDATION.value else d.seed)
     gen = synth.Generator(d, atlas, seed)
@@ -112,9 +122,11 @@ def _generator(config):
 
 
 def cmd_preview(config) -> None:
-  from ocr_tf import preview  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
   if not _OUT.value:
     _fail("preview needs --out=FOLDER")
+  _check_config(config_base.validate_data, config.data)
+  from ocr_tf import preview  # pylint: disable=import-outside-toplevel
   gen = _generator(config)
   files = preview.write_preview(gen, _OUT.value, _COUNT.value, _START.value,
                                 batch_size=min(_BATCH.value, _COUNT.value),
@@ -123,6 +135,8 @@ def cmd_preview(config) -> None:
 
 
 def cmd_bench(config) -> None:
+  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
+  _check_config(config_base.validate_data, config.data)
   from ocr_tf import bench  # pylint: disable=import-outside-toplevel
   if _THREADS.value:
     bench.limit_threads(_THREADS.value)
@@ -140,10 +154,12 @@ def cmd_bench(config) -> None:
 
 
 def cmd_train(config) -> None:
-  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import config_base, data_service, export, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value:
     _fail("train needs --workdir=FOLDER")
+  _check_config(config_base.validate_config, config)
+  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
+  from ocr_tf import data_service, export, train  # pylint: disable=import-outside-toplevel
   try:
     result = train.train_and_evaluate(config, _WORKDIR.value,
                                       export_fn=export.export_saved_model if _EXPORT.value else None)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -234,3 +235,28 @@ def test_frequent_probability_needs_a_frequent_word_list(tmp_path):
 
 def test_missing_frequent_word_list(tmp_path):
   check_bad_value("frequent_words", str(tmp_path / "no_such_list.tsv"))
+
+
+def test_config_files_load_and_validate_without_tensorflow():
+  """The CLI checks a config before it imports TensorFlow, so a bad value is reported at once."""
+  code = textwrap.dedent("""\
+      import glob, importlib, os, sys
+      from ocr_tf import config_base
+      names = sorted(os.path.basename(p)[:-3] for p in glob.glob("configs/*.py") if not p.endswith("__init__.py"))
+      for name in names:
+        config_base.validate_config(importlib.import_module("configs." + name).get_config())
+      bad = importlib.import_module("configs.tiny").get_config()
+      bad.model.text_width = 3
+      try:
+        config_base.validate_config(bad)
+      except config_base.ConfigError as e:
+        print(e)
+      print(len(names), "tensorflow" in sys.modules, "keras" in sys.modules)
+      """)
+  result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  assert lines[0] == "model.text_width=3: must be even for a bidirectional LSTM"
+  count, tensorflow, keras = lines[1].split()
+  assert int(count) >= 5 and (tensorflow, keras) == ("False", "False"), lines
