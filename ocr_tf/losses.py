@@ -9,7 +9,9 @@ under tf.distribute) gives the gradient of the global mean.
 
 The letter loss needs dense targets on the letter map; :func:`targets_from_batch`
 builds them with TF ops (usable in tf.function and Dataset.map) following the
-encoding that :func:`ocr_tf.models.decode_letters` reads.
+encoding that :func:`ocr_tf.models.decode_letters` reads. The map's geometry
+comes from the tensors themselves: its shape from the model's ``letters``
+output, its stride from the image height over the map height.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Mapping
 import ml_collections
 import tensorflow as tf
 
-from ocr_tf import models
 from ocr_tf.config_base import LOSS_NAMES, ConfigError, loss_config  # noqa: F401 (loss_config re-exported)
 
 
@@ -36,9 +37,19 @@ def _letter_geometry(quads: tf.Tensor, mask: tf.Tensor):
   return (y0, x0, y1, x1), valid
 
 
-def targets_from_batch(batch: Mapping[str, tf.Tensor], model_cfg: ml_collections.ConfigDict,
-                       data_cfg: ml_collections.ConfigDict, sigma_scale: float = 1.0 / 6.0,
-                       min_sigma: float = 0.5) -> dict[str, tf.Tensor]:
+def letter_map_geometry(letters: tf.Tensor, image: tf.Tensor) -> tuple[tuple[int, int], int]:
+  """((h, w), stride) of the letter map, from the static shapes of the model's ``letters`` output [B, h, w, C]
+  and of its input images [B, H, W, C] (stride = H / h, the model's letter_stride)."""
+  h, w = tuple(letters.shape)[1:3]
+  height = tuple(image.shape)[1]
+  if h is None or w is None or height is None or h < 1 or height % h:
+    raise ValueError(f"letters of shape {tuple(letters.shape)} and images of shape {tuple(image.shape)}: "
+                     f"expected static sizes, the image height a multiple of the letter map's")
+  return (int(h), int(w)), int(height) // int(h)
+
+
+def targets_from_batch(batch: Mapping[str, tf.Tensor], map_shape: tuple[int, int], stride: int,
+                       sigma_scale: float = 1.0 / 6.0, min_sigma: float = 0.5) -> dict[str, tf.Tensor]:
   """Dense letter-map targets from ``letter_quads`` and ``letter_mask``.
 
   A letter is its quad's axis-aligned box; letters with no area (spaces) and
@@ -50,7 +61,9 @@ def targets_from_batch(batch: Mapping[str, tf.Tensor], model_cfg: ml_collections
   Args:
     batch: samples with a leading batch axis (or a single sample): at least
       ``letter_quads`` [B, L, 4, 2] and ``letter_mask`` [B, L].
-    model_cfg, data_cfg: give the stride and the image size.
+    map_shape: (h, w) of the letter map (the model's ``letters`` output, see
+      :func:`letter_map_geometry` and ocr_tf.models.letter_map_shape).
+    stride: pixels per letter-map cell (model.letter_stride).
     sigma_scale, min_sigma: gaussian sigma per axis in cells,
       max(min_sigma, sigma_scale * box size / s).
 
@@ -64,10 +77,10 @@ def targets_from_batch(batch: Mapping[str, tf.Tensor], model_cfg: ml_collections
   mask = tf.cast(batch["letter_mask"], tf.bool)
   if quads.shape.rank == 3:
     single = {"letter_quads": quads[None], "letter_mask": mask[None]}
-    out = targets_from_batch(single, model_cfg, data_cfg, sigma_scale, min_sigma)
+    out = targets_from_batch(single, map_shape, stride, sigma_scale, min_sigma)
     return {k: v[0] for k, v in out.items()}
-  h, w = models.letter_map_shape(model_cfg, data_cfg)
-  stride = float(model_cfg.letter_stride)
+  h, w = int(map_shape[0]), int(map_shape[1])
+  stride = float(stride)
   (y0, x0, y1, x1), valid = _letter_geometry(quads, mask)
   cy, cx = (y0 + y1) / (2 * stride), (x0 + x1) / (2 * stride)  # [B, L] in cells
   ci = tf.clip_by_value(tf.floor(cy), 0.0, h - 1.0)
@@ -167,8 +180,7 @@ def _checked_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tensor],
-                   weights: Mapping[str, float], model_cfg: ml_collections.ConfigDict,
-                   data_cfg: ml_collections.ConfigDict, config: ml_collections.ConfigDict | None = None,
+                   weights: Mapping[str, float], config: ml_collections.ConfigDict | None = None,
                    targets: Mapping[str, tf.Tensor] | None = None,
                    global_batch_size: int | None = None) -> dict[str, tf.Tensor]:
   """The weighted losses of one batch.
@@ -180,10 +192,10 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
       count for the CTC loss only).
     weights: per name in LOSS_NAMES; a missing name or a 0 weight skips that
       loss (it is not computed and its output may be absent).
-    model_cfg, data_cfg: the model and data blocks (letter map geometry).
     config: from :func:`loss_config` (weights are taken from `weights`, not from it).
     targets: precomputed :func:`targets_from_batch` output (e.g. built in the
-      input pipeline); built here when None.
+      input pipeline); built here when None, on the letter map of
+      ``outputs['letters']`` (:func:`letter_map_geometry` with ``batch['image']``).
     global_batch_size: the batch over all replicas (see tf.nn.compute_average_loss);
       None: per-replica batch times replicas.
 
@@ -210,7 +222,8 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
     out["angle"] = average(angle_loss(outputs["angle"], batch["angle"], cfg.angle_huber_delta), synthetic)
   if w["letters"]:
     if targets is None:
-      targets = targets_from_batch(batch, model_cfg, data_cfg, cfg.sigma_scale, cfg.min_sigma)
+      map_shape, stride = letter_map_geometry(outputs["letters"], batch["image"])
+      targets = targets_from_batch(batch, map_shape, stride, cfg.sigma_scale, cfg.min_sigma)
     parts = letter_losses(outputs["letters"], targets, cfg.focal_alpha, cfg.focal_beta)
     for key, value in parts.items():
       out[f"letters/{key}"] = average(value, synthetic)

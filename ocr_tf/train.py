@@ -621,8 +621,8 @@ def compute_gradients(state: TrainState, batch: Mapping[str, tf.Tensor], config:
   """Forward and backward pass of one replica: its share of the losses and of the (scaled) gradients."""
   with tf.GradientTape() as tape:
     outputs = state.model(batch["image"], training=True)
-    out = losses.compute_losses(outputs, batch, _loss_weights(config), config.model, config.data,
-                                config=config.train.loss, global_batch_size=global_batch)
+    out = losses.compute_losses(outputs, batch, _loss_weights(config), config=config.train.loss,
+                                global_batch_size=global_batch)
     scaled = state.optimizer.scale_loss(out["total"])
   return out, tape.gradient(scaled, state.model.trainable_variables)
 
@@ -667,8 +667,8 @@ def eval_step(state: TrainState, batch: Mapping[str, tf.Tensor], config: ml_coll
   """One replica's metric sums (metrics.metric_sums) and losses on a validation batch."""
   outputs = state.model(batch["image"], training=False)
   sums = metrics.metric_sums(outputs, batch, config.data, threshold=config.train.letter_threshold)
-  loss = losses.compute_losses(outputs, batch, _loss_weights(config), config.model, config.data,
-                               config=config.train.loss, global_batch_size=global_batch)
+  loss = losses.compute_losses(outputs, batch, _loss_weights(config), config=config.train.loss,
+                               global_batch_size=global_batch)
   return {"sums": sums, "losses": loss}
 
 

@@ -52,6 +52,13 @@ def configs():
   return models.model_config("tiny"), data_variant(charset=CHARSET)
 
 
+@pytest.fixture(scope="module")
+def geometry(configs):
+  """(letter map shape, stride) of the configs' model: what targets_from_batch takes."""
+  model_cfg, data_cfg = configs
+  return models.letter_map_shape(model_cfg, data_cfg), model_cfg.letter_stride
+
+
 def logits_from_targets(t: dict) -> tf.Tensor:
   """A letter map whose decode is exactly the targets: heatmap as logits, offsets, sizes."""
   p = tf.clip_by_value(t["heatmap"], 1e-6, 1.0 - 1e-6)
@@ -61,8 +68,8 @@ def logits_from_targets(t: dict) -> tf.Tensor:
 # ------------------------------------------------------------------ targets
 
 
-def test_targets_values_at_centers(configs):
-  t = {k: np.asarray(v) for k, v in losses.targets_from_batch(hand_batch(), *configs).items()}
+def test_targets_values_at_centers(geometry):
+  t = {k: np.asarray(v) for k, v in losses.targets_from_batch(hand_batch(), *geometry).items()}
   assert t["heatmap"].shape == (2, 8, 32) and t["offset"].shape == (2, 8, 32, 2)
   np.testing.assert_array_equal(t["center_mask"].sum(axis=(1, 2)), [4, 3])
   np.testing.assert_array_equal(t["heatmap"] == 1.0, t["center_mask"] == 1.0)
@@ -75,30 +82,30 @@ def test_targets_values_at_centers(configs):
   assert np.all(t["offset"][off_center] == 0) and np.all(t["size"][off_center] == 0)
 
 
-def test_targets_leave_out_spaces_and_unused_slots(configs):
+def test_targets_leave_out_spaces_and_unused_slots(geometry):
   batch = hand_batch()
   batch["letter_mask"][0, 4] = True  # a space: zero-area quad at (70, 10)
   batch["letter_quads"][0, 4] = [(70, 10)] * 4
   batch["letter_quads"][1, 5] = [(90, 5), (99, 5), (99, 20), (90, 20)]  # masked out
-  t = losses.targets_from_batch(batch, *configs)
+  t = losses.targets_from_batch(batch, *geometry)
   np.testing.assert_array_equal(np.asarray(t["center_mask"]).sum(axis=(1, 2)), [4, 3])
 
 
-def test_targets_same_eager_in_function_and_in_dataset_map(configs):
+def test_targets_same_eager_in_function_and_in_dataset_map(geometry):
   batch = hand_batch()
-  eager = losses.targets_from_batch(batch, *configs)
-  traced = tf.function(lambda b: losses.targets_from_batch(b, *configs))(batch)
+  eager = losses.targets_from_batch(batch, *geometry)
+  traced = tf.function(lambda b: losses.targets_from_batch(b, *geometry))(batch)
   keys = ("letter_quads", "letter_mask")
   ds = tf.data.Dataset.from_tensor_slices({k: batch[k] for k in keys})
-  mapped = next(iter(ds.map(lambda s: losses.targets_from_batch(s, *configs)).batch(2)))
+  mapped = next(iter(ds.map(lambda s: losses.targets_from_batch(s, *geometry)).batch(2)))
   for key in eager:
     np.testing.assert_array_equal(np.asarray(eager[key]), np.asarray(traced[key]), err_msg=key)
     np.testing.assert_array_equal(np.asarray(eager[key]), np.asarray(mapped[key]), err_msg=key)
 
 
-def test_decode_letters_recovers_target_boxes(configs):
+def test_decode_letters_recovers_target_boxes(geometry):
   batch = hand_batch()
-  t = losses.targets_from_batch(batch, *configs)
+  t = losses.targets_from_batch(batch, *geometry)
   boxes, scores = models.decode_letters(logits_from_targets(t), (H, W), max_letters=L, threshold=0.5)
   boxes, scores = np.asarray(boxes), np.asarray(scores)
   for i, letters in enumerate(LETTERS):
@@ -121,8 +128,8 @@ def random_outputs(seed: int = 0) -> dict:
   }
 
 
-def test_losses_finite_and_positive(configs):
-  out = losses.compute_losses(random_outputs(), hand_batch(), losses.loss_config().weights, *configs)
+def test_losses_finite_and_positive():
+  out = losses.compute_losses(random_outputs(), hand_batch(), losses.loss_config().weights)
   assert set(out) == {"ctc", "angle", "letters", "clean", "total", "letters/heatmap", "letters/offset",
                       "letters/size"}
   for key, value in out.items():
@@ -133,53 +140,68 @@ def test_losses_finite_and_positive(configs):
   np.testing.assert_allclose(float(out["total"]), expected, rtol=1e-5)
 
 
-def test_bce_clean_loss(configs):
+def test_bce_clean_loss():
   cfg = losses.loss_config()
   cfg.clean_loss = "bce"
-  out = losses.compute_losses(random_outputs(), hand_batch(), {"clean": 1.0}, *configs, config=cfg)
+  out = losses.compute_losses(random_outputs(), hand_batch(), {"clean": 1.0}, config=cfg)
   assert np.isfinite(float(out["clean"])) and float(out["clean"]) > 0
   cfg.clean_loss = "l2"
   with pytest.raises(ConfigError, match="losses.clean_loss='l2'"):
-    losses.compute_losses(random_outputs(), hand_batch(), {"clean": 1.0}, *configs, config=cfg)
+    losses.compute_losses(random_outputs(), hand_batch(), {"clean": 1.0}, config=cfg)
 
 
-def test_zero_weight_skips_the_loss(configs):
+def test_zero_weight_skips_the_loss():
   outputs = random_outputs()
   del outputs["clean"], outputs["letters"]  # a skipped loss must not even look at its output
   weights = {"ctc": 1.0, "angle": 2.0, "letters": 0.0, "clean": 0.0}
-  out = losses.compute_losses(outputs, hand_batch(), weights, *configs)
+  out = losses.compute_losses(outputs, hand_batch(), weights)
   assert set(out) == {"ctc", "angle", "total"}
   np.testing.assert_allclose(float(out["total"]), float(out["ctc"]) + 2.0 * float(out["angle"]), rtol=1e-6)
 
 
-def test_weight_errors(configs):
+def test_weight_errors():
   with pytest.raises(ConfigError, match="unknown names \\['text'\\]"):
-    losses.compute_losses(random_outputs(), hand_batch(), {"text": 1.0}, *configs)
+    losses.compute_losses(random_outputs(), hand_batch(), {"text": 1.0})
   with pytest.raises(ConfigError, match="angle=-1.0"):
-    losses.compute_losses(random_outputs(), hand_batch(), {"angle": -1.0}, *configs)
+    losses.compute_losses(random_outputs(), hand_batch(), {"angle": -1.0})
 
 
-def test_global_batch_size_divides_the_sum(configs):
+def test_global_batch_size_divides_the_sum():
   weights = {"angle": 1.0}
-  local = losses.compute_losses(random_outputs(), hand_batch(), weights, *configs)
-  spread = losses.compute_losses(random_outputs(), hand_batch(), weights, *configs, global_batch_size=4)
+  local = losses.compute_losses(random_outputs(), hand_batch(), weights)
+  spread = losses.compute_losses(random_outputs(), hand_batch(), weights, global_batch_size=4)
   np.testing.assert_allclose(float(spread["angle"]), float(local["angle"]) / 2, rtol=1e-6)
 
 
-def test_gradient_steps_reduce_the_loss(configs):
+def test_letter_map_geometry_comes_from_the_tensors(configs, geometry):
+  """The letters output and the images give the configs' letter map: the same targets and losses."""
+  model_cfg, data_cfg = configs
+  model = models.build_model(model_cfg, data_cfg)
+  batch = hand_batch()
+  outputs = model(batch["image"], training=False)
+  assert losses.letter_map_geometry(outputs["letters"], batch["image"]) == geometry
+  weights = {"letters": 1.0}
+  derived = losses.compute_losses(outputs, batch, weights)
+  given = losses.compute_losses(outputs, batch, weights, targets=losses.targets_from_batch(batch, *geometry))
+  for key in derived:
+    assert float(derived[key]) == float(given[key]), key
+  with pytest.raises(ValueError, match="image height a multiple"):
+    losses.letter_map_geometry(tf.zeros([2, 7, 32, 5]), batch["image"])
+
+
+def test_gradient_steps_reduce_the_loss(configs, geometry):
   model_cfg, data_cfg = configs
   keras.utils.set_random_seed(0)
   model = models.build_model(model_cfg, data_cfg)
   batch = hand_batch()
-  targets = losses.targets_from_batch(batch, model_cfg, data_cfg)
+  targets = losses.targets_from_batch(batch, *geometry)
   weights = losses.loss_config().weights
   optimizer = keras.optimizers.Adam(3e-3)
 
   @tf.function
   def step():
     with tf.GradientTape() as tape:
-      out = losses.compute_losses(model(batch["image"], training=True), batch, weights, model_cfg,
-                                  data_cfg, targets=targets)
+      out = losses.compute_losses(model(batch["image"], training=True), batch, weights, targets=targets)
     grads = tape.gradient(out["total"], model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return out
@@ -256,10 +278,10 @@ def test_psnr_of_identical_images_is_capped():
   np.testing.assert_allclose(metrics.psnr(np.zeros_like(x), np.full_like(x, 0.1)), [20.0] * 2, rtol=1e-5)
 
 
-def test_all_metrics_on_perfect_outputs(configs):
-  model_cfg, data_cfg = configs
+def test_all_metrics_on_perfect_outputs(configs, geometry):
+  _, data_cfg = configs
   batch = hand_batch()
-  targets = losses.targets_from_batch(batch, model_cfg, data_cfg)
+  targets = losses.targets_from_batch(batch, *geometry)
   paths = np.full((2, W // 4), len(CHARSET))
   for i, n in enumerate(batch["label_length"]):
     paths[i, 1:2 * n:2] = batch["labels"][i, :n]
