@@ -144,7 +144,7 @@ it = iter(train.train_inputs(strategy, gen, 8, 0, config.data))
 workers[1].stop()
 try:
   for _ in range(200):
-    train._next_batch(it)
+    train.steps.next_batch(it)
   stopped = "no error"
 except data_service.DataServiceError as e:
   stopped = str(e)

@@ -222,7 +222,7 @@ def test_resume_drops_evaluations_newer_than_the_checkpoint(tmp_path):
   lines = [json.dumps({"step": step, "cer": 0.5}) for step in (100, 200, 300)]
   (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 40')  # killed while appending
   assert [r["step"] for r in train.read_metrics(str(tmp_path))] == [100, 200, 300]
-  kept = train._keep_metrics_up_to(str(tmp_path), 200, write=True)  # pylint: disable=protected-access
+  kept = train.rundir.keep_metrics_up_to(str(tmp_path), 200, write=True)
   assert [r["step"] for r in kept] == [100, 200]
   assert [r["step"] for r in train.read_metrics(str(tmp_path))] == [100, 200]
 
