@@ -35,14 +35,15 @@ import numpy as np
 import tensorflow as tf
 
 from ocr_tf import export
+from ocr_tf import labels as labels_lib
 from ocr_tf import lexicon as lexicon_lib
+from ocr_tf.labels import LABELS_FILE
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEXICON = "words"  # the shipped English word list (ocr_tf/assets/words.txt)
 # The model shipped with the package (see MODEL_CARD.md next to it).
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "default_model")
 MAX_FILE_BYTES = 256 * 1024 * 1024
-LABELS_FILE = "labels.tsv"
 _BOX_COLOR = (1.0, 0.1, 0.1, 1.0)
 
 
@@ -365,36 +366,15 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def read_labels(data_dir: str) -> tuple[list[tuple[str, str, int]], list[str]]:
-  """The rows of data_dir/labels.tsv as (path, text, line number), and the problems of bad rows.
-
-  Blank lines are skipped; the text is everything after the first tab.
+  """The rows of data_dir/labels.tsv as (path, text, line number), and the problems of bad rows (labels.read_labels).
 
   Raises:
     PredictError: no labels.tsv, or it cannot be read as UTF-8.
   """
-  path = os.path.join(data_dir, LABELS_FILE)
   try:
-    with open(path, encoding="utf-8-sig") as f:
-      lines = f.read().split("\n")
-  except FileNotFoundError:
-    raise PredictError(f"{path}: no such file (expected filename<TAB>text lines)") from None
-  except UnicodeDecodeError as e:
-    raise PredictError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-  except OSError as e:
-    raise PredictError(f"{path}: cannot read ({e.strerror or e})") from None
-  rows, problems = [], []
-  for number, line in enumerate(lines, 1):
-    line = line.rstrip("\r")
-    if not line.strip():
-      continue
-    name, tab, text = line.partition("\t")
-    if not tab:
-      problems.append(f"{LABELS_FILE}:{number}: expected filename<TAB>text, got {line[:80]!r}")
-    elif not name.strip():
-      problems.append(f"{LABELS_FILE}:{number}: empty filename")
-    else:
-      rows.append((os.path.join(data_dir, name), text, number))
-  return rows, problems
+    return labels_lib.read_labels(data_dir)
+  except labels_lib.LabelsError as e:
+    raise PredictError(str(e)) from None
 
 
 def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,

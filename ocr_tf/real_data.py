@@ -34,9 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 from ocr_tf import charset as charset_lib
-from ocr_tf import export, predict
+from ocr_tf import export
+from ocr_tf import labels as labels_lib
 from ocr_tf.config_base import ConfigError
-from ocr_tf.predict import LABELS_FILE
+from ocr_tf.labels import LABELS_FILE
 
 SYNTHETIC, REAL = 0, 1
 _MIX_SEED_OFFSET = 0x5EA1  # the mix draws use (data.seed + this, index): not the synthetic streams' seeds
@@ -83,8 +84,8 @@ def load_folder(folder: str, chars: str, max_length: int, field: str = "data.rea
   if not os.path.isdir(folder):
     raise ConfigError(f"{field}={folder!r}: no such folder")
   try:
-    rows, problems = predict.read_labels(folder)
-  except predict.PredictError as e:
+    rows, problems = labels_lib.read_labels(folder)
+  except labels_lib.LabelsError as e:
     raise ConfigError(f"{field}={folder!r}: {e}") from None
   charset = charset_lib.Charset(chars)
   paths, texts, skipped = [], [], list(problems)
