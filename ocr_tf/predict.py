@@ -1,7 +1,7 @@
 """Reading text from image files with an exported SavedModel, and measuring it on a labelled folder.
 
 :func:`predict_files` sends files in batches of bytes to the SavedModel's
-``serving_default`` signature (see :mod:`ocr_tf.export`); every file gets a
+``serving_default`` signature (see :mod:`ocr_tf.serving`); every file gets a
 :class:`Prediction`, with ``error`` set when the file cannot be read or is
 not a usable image. A file never costs the others their results: files that
 cannot be opened are reported without reaching the model, the graph turns
@@ -34,10 +34,10 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 import tensorflow as tf
 
-from ocr_tf import export
 from ocr_tf import labels as labels_lib
 from ocr_tf import lexicon as lexicon_lib
 from ocr_tf.labels import LABELS_FILE
+from ocr_tf.serving.preprocess import to_channels
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEXICON = "words"  # the shipped English word list (ocr_tf/assets/words.txt)
@@ -215,7 +215,7 @@ def _to_png(image: tf.Tensor) -> tf.Tensor:
 def draw(data: bytes, prediction: Prediction, out_dir: str, stem: str) -> list[str]:
   """Writes `stem`.boxes.png (the input with letter boxes, RGB) and `stem`.clean.png; returns the paths."""
   image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
-  rgb = export.to_channels(image[None], 3)
+  rgb = to_channels(image[None], 3)
   h, w = int(rgb.shape[1]), int(rgb.shape[2])
   boxes = np.asarray(prediction.boxes, np.float32).reshape(-1, 4) / np.array([h, w, h, w], np.float32)
   drawn = tf.image.draw_bounding_boxes(rgb, boxes[None], colors=np.array([_BOX_COLOR], np.float32))
