@@ -157,10 +157,10 @@ def test_assets_written(saved, config):
     written = json.load(f)
   assert written["data"]["height"] == H and written["model"]["preset"] == "tiny"
   with open(os.path.join(assets, "serving.json"), encoding="utf-8") as f:
-    serving = json.load(f)
-  assert (serving["height"], serving["width"], serving["channels"]) == (H, W, C)
-  assert serving["angle_mirror"] is False and serving["angle_views"] == 1
-  assert serving["angle_views_narrow_max"] is None
+    settings = json.load(f)
+  assert (settings["height"], settings["width"], settings["channels"]) == (H, W, C)
+  assert settings["angle_mirror"] is False and settings["angle_views"] == 1
+  assert settings["angle_views_narrow_max"] is None
 
 
 def test_export_refuses_mismatched_config(model, tmp_path):
@@ -282,8 +282,8 @@ def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, sample
   np.testing.assert_allclose(tf.saved_model.load(path).signatures["read_text"](image_bytes=batch)["angle"].numpy(),
                              angles, atol=1e-4)
   with open(os.path.join(path, "assets", "serving.json"), encoding="utf-8") as f:
-    serving = json.load(f)
-  assert (serving["angle_views"], serving["angle_views_narrow_max"]) == (3, 3 * W // 8)
+    settings = json.load(f)
+  assert (settings["angle_views"], settings["angle_views_narrow_max"]) == (3, 3 * W // 8)
 
 
 def test_serve_images_matches_bytes(loaded, samples):
