@@ -25,9 +25,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run.", required=Tr
 _OUT = flags.DEFINE_string("out", os.path.join(ROOT, "ocr_tf", "assets", "default_model"), "Where to export.")
 _NOTE = flags.DEFINE_string("init_from_note", "the stage-1 run (see MODEL_CARD.md)",
                             "What train.init_from becomes in the shipped config.")
-_MIRROR = flags.DEFINE_bool("angle_mirror", False, "Export with the mirror-averaged angle (export.export_saved_model).")
+_MIRROR = flags.DEFINE_bool("angle_mirror", False,
+                            "Export with the mirror-averaged angle (serving.export_saved_model).")
 _VIEWS = flags.DEFINE_integer("angle_views", 1, "Export with the angle averaged over this many moved copies of "
-                              "the image (export.export_saved_model).")
+                              "the image (serving.export_saved_model).")
 _MAX_MB = flags.DEFINE_float("max_mb", 20.0, "Largest size allowed.")
 
 
@@ -37,10 +38,10 @@ def folder_mb(path: str) -> float:
 
 def main(argv):
   del argv
-  from ocr_tf import config_base, export, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, serving, train  # pylint: disable=import-outside-toplevel
   shutil.rmtree(_OUT.value, ignore_errors=True)
   _, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
-      export.export_saved_model, angle_mirror=_MIRROR.value, angle_views=_VIEWS.value))
+      serving.export_saved_model, angle_mirror=_MIRROR.value, angle_views=_VIEWS.value))
   path = os.path.join(_OUT.value, "assets", "config.json")
   with open(path, encoding="utf-8") as f:
     config = json.load(f)

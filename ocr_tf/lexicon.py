@@ -10,7 +10,7 @@ of one character, and readings already in the list (as written, in lower
 case, capitalized or in capitals) are never changed.
 
 The likelihoods come from the SavedModel's ``text_log_probs`` output
-([B, T, C] log-softmax, the CTC blank last; see :mod:`ocr_tf.export`);
+([B, T, C] log-softmax, the CTC blank last; see :mod:`ocr_tf.serving`);
 :func:`ctc_log_likelihood` is the CTC forward algorithm (Graves et al.,
 2006) over those columns, computed for all candidates of a reading at once.
 """

@@ -54,7 +54,7 @@ _DATA = flags.DEFINE_string("data", None, "evaluate: folder with images and labe
 _ANGLE_MIRROR = flags.DEFINE_bool("angle_mirror", False, "export: the angle is the half difference of the "
                                    "estimates for the image and its mirror image (the model runs twice).")
 _ANGLE_VIEWS = flags.DEFINE_integer("angle_views", 1, "export: the angle is the mean of the estimates for the image "
-                                    "and N-1 copies moved by a pixel or two (export.ANGLE_SHIFTS). A copy runs "
+                                    "and N-1 copies moved by a pixel or two (serving.ANGLE_SHIFTS). A copy runs "
                                     "the backbone and the angle head: about 0.8 of a pass of the model, half "
                                     "that for a crop at most 3/8 of the canvas wide, twice with --angle_mirror.")
 _EXPORT = flags.DEFINE_bool("export", True, "train: export the final model to WORKDIR/export (--noexport: "
@@ -159,10 +159,10 @@ def cmd_train(config) -> None:
     _fail("train needs --workdir=FOLDER")
   _check_config(config_base.validate_config, config)
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import data_service, export, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import data_service, serving, train  # pylint: disable=import-outside-toplevel
   try:
     result = train.train_and_evaluate(config, _WORKDIR.value,
-                                      export_fn=export.export_saved_model if _EXPORT.value else None)
+                                      export_fn=serving.export_saved_model if _EXPORT.value else None)
   except (config_base.ConfigError, atlas_lib.AtlasError, train.CheckpointWriteError) as e:
     _fail(str(e))
   except data_service.DataServiceError as e:
@@ -176,16 +176,16 @@ def cmd_train(config) -> None:
 
 def cmd_export(config) -> None:
   del config  # the run's own config.json is used
-  from ocr_tf import config_base, export, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config_base, serving, train  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value or not _OUT.value:
     _fail("export needs --workdir=TRAINING_WORKDIR and --out=SAVEDMODEL_FOLDER")
   try:
-    export.check_angle_views(_ANGLE_VIEWS.value)  # before the model is built
+    serving.check_angle_views(_ANGLE_VIEWS.value)  # before the model is built
   except ValueError as e:
     _fail(f"--{e}")
   try:
     path, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
-        export.export_saved_model, angle_mirror=_ANGLE_MIRROR.value, angle_views=_ANGLE_VIEWS.value))
+        serving.export_saved_model, angle_mirror=_ANGLE_MIRROR.value, angle_views=_ANGLE_VIEWS.value))
   except config_base.ConfigError as e:
     _fail(str(e))
   print(f"exported step {step} of {_WORKDIR.value} to {path}")

@@ -1,7 +1,7 @@
 """Reading text from image files with an exported SavedModel, and measuring it on a labelled folder.
 
 :func:`predict_files` sends files in batches of bytes to the SavedModel's
-``serving_default`` signature (see :mod:`ocr_tf.export`); every file gets a
+``serving_default`` signature (see :mod:`ocr_tf.serving`); every file gets a
 :class:`Prediction`, with ``error`` set when the file cannot be read or is
 not a usable image. A file never costs the others their results: files that
 cannot be opened are reported without reaching the model, the graph turns
@@ -34,15 +34,16 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 import tensorflow as tf
 
-from ocr_tf import export
+from ocr_tf import labels as labels_lib
 from ocr_tf import lexicon as lexicon_lib
+from ocr_tf.labels import LABELS_FILE
+from ocr_tf.serving.preprocess import to_channels
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEXICON = "words"  # the shipped English word list (ocr_tf/assets/words.txt)
 # The model shipped with the package (see MODEL_CARD.md next to it).
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "default_model")
 MAX_FILE_BYTES = 256 * 1024 * 1024
-LABELS_FILE = "labels.tsv"
 _BOX_COLOR = (1.0, 0.1, 0.1, 1.0)
 
 
@@ -214,7 +215,7 @@ def _to_png(image: tf.Tensor) -> tf.Tensor:
 def draw(data: bytes, prediction: Prediction, out_dir: str, stem: str) -> list[str]:
   """Writes `stem`.boxes.png (the input with letter boxes, RGB) and `stem`.clean.png; returns the paths."""
   image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
-  rgb = export.to_channels(image[None], 3)
+  rgb = to_channels(image[None], 3)
   h, w = int(rgb.shape[1]), int(rgb.shape[2])
   boxes = np.asarray(prediction.boxes, np.float32).reshape(-1, 4) / np.array([h, w, h, w], np.float32)
   drawn = tf.image.draw_bounding_boxes(rgb, boxes[None], colors=np.array([_BOX_COLOR], np.float32))
@@ -365,36 +366,15 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def read_labels(data_dir: str) -> tuple[list[tuple[str, str, int]], list[str]]:
-  """The rows of data_dir/labels.tsv as (path, text, line number), and the problems of bad rows.
-
-  Blank lines are skipped; the text is everything after the first tab.
+  """The rows of data_dir/labels.tsv as (path, text, line number), and the problems of bad rows (labels.read_labels).
 
   Raises:
     PredictError: no labels.tsv, or it cannot be read as UTF-8.
   """
-  path = os.path.join(data_dir, LABELS_FILE)
   try:
-    with open(path, encoding="utf-8-sig") as f:
-      lines = f.read().split("\n")
-  except FileNotFoundError:
-    raise PredictError(f"{path}: no such file (expected filename<TAB>text lines)") from None
-  except UnicodeDecodeError as e:
-    raise PredictError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-  except OSError as e:
-    raise PredictError(f"{path}: cannot read ({e.strerror or e})") from None
-  rows, problems = [], []
-  for number, line in enumerate(lines, 1):
-    line = line.rstrip("\r")
-    if not line.strip():
-      continue
-    name, tab, text = line.partition("\t")
-    if not tab:
-      problems.append(f"{LABELS_FILE}:{number}: expected filename<TAB>text, got {line[:80]!r}")
-    elif not name.strip():
-      problems.append(f"{LABELS_FILE}:{number}: empty filename")
-    else:
-      rows.append((os.path.join(data_dir, name), text, number))
-  return rows, problems
+    return labels_lib.read_labels(data_dir)
+  except labels_lib.LabelsError as e:
+    raise PredictError(str(e)) from None
 
 
 def evaluate(model_path: Any, data_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,

@@ -9,7 +9,7 @@ folder left with nothing is a ConfigError.
 
 Real samples follow the sample contract (ocr_tf.synth) so that they batch with
 synthetic ones: ``image`` is the file put into the model's input exactly as the
-serving signature does it (ocr_tf.export.fit_image: scaled to fit, centred,
+serving signature does it (ocr_tf.serving.preprocess.fit_image: scaled to fit, centred,
 padded with the border colour), ``text``, ``labels`` and ``label_length`` come
 from labels.tsv, and the fields a real image has no truth for (``clean``,
 ``angle``, the letter quads and boxes) are filled with neutral values. The
@@ -34,9 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 from ocr_tf import charset as charset_lib
-from ocr_tf import export, predict
+from ocr_tf import labels as labels_lib
 from ocr_tf.config_base import ConfigError
-from ocr_tf.predict import LABELS_FILE
+from ocr_tf.labels import LABELS_FILE
+from ocr_tf.serving.preprocess import fit_image
 
 SYNTHETIC, REAL = 0, 1
 _MIX_SEED_OFFSET = 0x5EA1  # the mix draws use (data.seed + this, index): not the synthetic streams' seeds
@@ -83,8 +84,8 @@ def load_folder(folder: str, chars: str, max_length: int, field: str = "data.rea
   if not os.path.isdir(folder):
     raise ConfigError(f"{field}={folder!r}: no such folder")
   try:
-    rows, problems = predict.read_labels(folder)
-  except predict.PredictError as e:
+    rows, problems = labels_lib.read_labels(folder)
+  except labels_lib.LabelsError as e:
     raise ConfigError(f"{field}={folder!r}: {e}") from None
   charset = charset_lib.Charset(chars)
   paths, texts, skipped = [], [], list(problems)
@@ -154,7 +155,7 @@ class RealSource:
     """Row `row` as sample number `index` of the stream."""
     data = tf.io.read_file(tf.gather(self._paths, row))
     image = tf.io.decode_image(data, expand_animations=False, dtype=tf.float32)
-    fitted, _ = export.fit_image(image[None], self.height, self.width, self.channels)
+    fitted, _ = fit_image(image[None], self.height, self.width, self.channels)
     out = {key: tf.zeros(spec.shape, spec.dtype) for key, spec in self.spec.items()}
     out["image"] = fitted[0]
     out["clean"] = tf.ones_like(out["clean"])  # white: no truth

@@ -19,7 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 import configs.tiny
-from ocr_tf import export, input_pipeline, metrics, models
+from ocr_tf import input_pipeline, metrics, models, serving
 
 H, W, C = 32, 128, 1
 NUM_IMAGES = 4
@@ -82,7 +82,7 @@ def samples(config) -> dict:
 @pytest.fixture(scope="module")
 def saved(model, config, tmp_path_factory) -> str:
   path = str(tmp_path_factory.mktemp("export") / "model")
-  return export.export_saved_model(model, config, path)
+  return serving.export_saved_model(model, config, path)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_signatures_inputs_outputs(loaded, config):
   assert list(inputs) == ["image_bytes"]
   assert inputs["image_bytes"].dtype == tf.string and inputs["image_bytes"].shape.as_list() == [None]
   outputs = sig.structured_outputs
-  assert set(outputs) == set(export.SERVING_KEYS) == set(expected)
+  assert set(outputs) == set(serving.SERVING_KEYS) == set(expected)
   for key, (dtype, shape) in expected.items():
     assert outputs[key].dtype == dtype, key
     assert outputs[key].shape.as_list() == shape, key
@@ -129,11 +129,11 @@ def test_signatures_inputs_outputs(loaded, config):
   _, inputs = sig.structured_input_signature
   assert list(inputs) == ["images"]
   assert inputs["images"].dtype == tf.float32 and inputs["images"].shape.as_list() == [None] * 4
-  assert set(sig.structured_outputs) == set(export.IMAGE_KEYS) == set(expected) - {"error"}
+  assert set(sig.structured_outputs) == set(serving.IMAGE_KEYS) == set(expected) - {"error"}
   sig = loaded.signatures["read_text"]
   _, inputs = sig.structured_input_signature
   assert list(inputs) == ["image_bytes"] and inputs["image_bytes"].dtype == tf.string
-  assert set(sig.structured_outputs) == set(export.READ_TEXT_KEYS) == set(expected) - {"clean"}
+  assert set(sig.structured_outputs) == set(serving.READ_TEXT_KEYS) == set(expected) - {"clean"}
 
 
 def test_read_text_is_serving_default_without_the_clean_image(loaded, samples):
@@ -141,7 +141,7 @@ def test_read_text_is_serving_default_without_the_clean_image(loaded, samples):
   full = serve(loaded, items)
   out = {k: v.numpy() for k, v in loaded.signatures["read_text"](image_bytes=tf.constant(items)).items()}
   assert "clean" not in out
-  for key in export.READ_TEXT_KEYS:
+  for key in serving.READ_TEXT_KEYS:
     if full[key].dtype == object:
       assert list(out[key]) == list(full[key]), key
     else:
@@ -157,17 +157,17 @@ def test_assets_written(saved, config):
     written = json.load(f)
   assert written["data"]["height"] == H and written["model"]["preset"] == "tiny"
   with open(os.path.join(assets, "serving.json"), encoding="utf-8") as f:
-    serving = json.load(f)
-  assert (serving["height"], serving["width"], serving["channels"]) == (H, W, C)
-  assert serving["angle_mirror"] is False and serving["angle_views"] == 1
-  assert serving["angle_views_narrow_max"] is None
+    settings = json.load(f)
+  assert (settings["height"], settings["width"], settings["channels"]) == (H, W, C)
+  assert settings["angle_mirror"] is False and settings["angle_views"] == 1
+  assert settings["angle_views_narrow_max"] is None
 
 
 def test_export_refuses_mismatched_config(model, tmp_path):
   config = tiny_config()
   config.data.height = 64
   with pytest.raises(ValueError, match=r"does not match config.data"):
-    export.export_saved_model(model, config, str(tmp_path / "m"))
+    serving.export_saved_model(model, config, str(tmp_path / "m"))
 
 
 # ------------------------------------------------------------------ agreement with the Keras model
@@ -198,8 +198,8 @@ def test_bytes_match_keras_model(loaded, model, samples, config):
 
 def test_angle_mirror_is_odd_in_a_mirror_and_keeps_the_other_outputs(model, samples, config):
   d = config.data
-  plain = export.ServingModule(model, d.charset, H, W, C, d.max_length)
-  mirror = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True)
+  plain = serving.ServingModule(model, d.charset, H, W, C, d.max_length)
+  mirror = serving.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True)
   images = tf.constant(samples["float"])
   a, b = plain.serve_images(images), mirror.serve_images(images)
   flipped = mirror.serve_images(tf.reverse(images, axis=[2]))
@@ -214,35 +214,35 @@ def test_angle_mirror_is_odd_in_a_mirror_and_keeps_the_other_outputs(model, samp
 
 def test_angle_views_average_moved_copies_and_keep_the_other_outputs(model, samples, config):
   d = config.data
-  plain = export.ServingModule(model, d.charset, H, W, C, d.max_length)
-  views = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
+  plain = serving.ServingModule(model, d.charset, H, W, C, d.max_length)
+  views = serving.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
   images = tf.constant(samples["float"])
   a, b = plain.serve_images(images), views.serve_images(images)
   # The copies: moved down and right by one pixel, and up and left by one, edges repeated.
   padded = np.pad(samples["float"], ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
   moved = [padded[:, :H, :W], padded[:, 2:, 2:]]
-  np.testing.assert_array_equal(export.shift_image(images, 1, 1).numpy(), moved[0])
-  np.testing.assert_array_equal(export.shift_image(images, -1, -1).numpy(), moved[1])
+  np.testing.assert_array_equal(serving.shift_image(images, 1, 1).numpy(), moved[0])
+  np.testing.assert_array_equal(serving.shift_image(images, -1, -1).numpy(), moved[1])
   ref = [keras_outputs(model, x, d.charset)["angle"] for x in [samples["float"]] + moved]
   assert np.abs(ref[1] - ref[0]).max() > 1e-4, "the copies should move the estimates of this model"
   np.testing.assert_allclose(b["angle"].numpy(), np.mean(ref, axis=0), atol=1e-4)
   for key in ("text", "confidence", "boxes", "box_scores", "clean", "text_log_probs"):
     np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-5, err_msg=key) if key != "text" else \
         np.testing.assert_array_equal(b[key].numpy(), a[key].numpy())
-  both = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True, angle_views=2)
+  both = serving.ServingModule(model, d.charset, H, W, C, d.max_length, angle_mirror=True, angle_views=2)
   flipped = [x[:, :, ::-1].copy() for x in (samples["float"], moved[0])]
   odd = [(keras_outputs(model, x, d.charset)["angle"] - keras_outputs(model, y, d.charset)["angle"]) / 2
          for x, y in zip((samples["float"], moved[0]), flipped)]
   np.testing.assert_allclose(both.serve_images(images)["angle"].numpy(), np.mean(odd, axis=0), atol=1e-4)
-  for bad in (0, 1 + len(export.ANGLE_SHIFTS) + 1, 2.0, True):
+  for bad in (0, 1 + len(serving.ANGLE_SHIFTS) + 1, 2.0, True):
     with pytest.raises(ValueError, match="angle_views"):
-      export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=bad)
+      serving.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=bad)
 
 
 def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, samples, config, tmp_path):
   """A crop at most 3/8 of the canvas wide: its moved copies go through the same layers on a half-width canvas."""
   d = config.data
-  views = export.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
+  views = serving.ServingModule(model, d.charset, H, W, C, d.max_length, angle_views=3)
   assert views.narrow_max == 3 * W // 8
 
   def copies(x, angle_model):  # the two moved copies' angle estimates, edges repeated
@@ -259,7 +259,7 @@ def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, sample
   on_whole = lambda x: keras_outputs(model, x, d.charset)["angle"]
   for width, half in ((3 * W // 8, True), (3 * W // 8 + 1, False)):
     crop = samples["float"][:, :, 10:10 + width]
-    fitted = export.fit_image(tf.constant(crop), H, W, C)[0].numpy()
+    fitted = serving.fit_image(tf.constant(crop), H, W, C)[0].numpy()
     whole = on_whole(fitted)
     ref = copies(fitted[:, :, W // 4:W // 4 + W // 2], on_half) if half else copies(fitted, on_whole)
     got = views.serve_images(tf.constant(crop))["angle"].numpy()
@@ -278,12 +278,12 @@ def test_angle_views_of_a_narrow_crop_are_read_on_the_central_half(model, sample
   assert abs(alone[0] - alone[1]) > 1e-3
   np.testing.assert_allclose(angles, [alone[0], narrow_angle, 0.0, alone[1]], atol=1e-4)
   # Saved and loaded: the same angles, and the settings in serving.json.
-  path = export.export_saved_model(model, config, str(tmp_path / "views"), angle_views=3)
+  path = serving.export_saved_model(model, config, str(tmp_path / "views"), angle_views=3)
   np.testing.assert_allclose(tf.saved_model.load(path).signatures["read_text"](image_bytes=batch)["angle"].numpy(),
                              angles, atol=1e-4)
   with open(os.path.join(path, "assets", "serving.json"), encoding="utf-8") as f:
-    serving = json.load(f)
-  assert (serving["angle_views"], serving["angle_views_narrow_max"]) == (3, 3 * W // 8)
+    settings = json.load(f)
+  assert (settings["angle_views"], settings["angle_views_narrow_max"]) == (3, 3 * W // 8)
 
 
 def test_serve_images_matches_bytes(loaded, samples):
@@ -338,7 +338,7 @@ def test_fit_image_geometry(size, scale, offset):
   image = tf.random.stateless_uniform([2, *size, 3], (1, 2))
 
   def run(x):
-    return export.fit_image(x, H, W, C)
+    return serving.fit_image(x, H, W, C)
 
   for out, geometry in (run(image), tf.function(run)(image)):
     assert out.shape == (2, H, W, C)
@@ -348,16 +348,16 @@ def test_fit_image_geometry(size, scale, offset):
 
 def test_fit_image_inside_dataset_map():
   ds = tf.data.Dataset.from_tensor_slices(tf.random.stateless_uniform([2, 10, 20, 4], (3, 4)))
-  out = next(iter(ds.map(lambda x: export.fit_image(x[None], H, W, 3)[0][0]).batch(2)))
-  eager = export.fit_image(tf.random.stateless_uniform([2, 10, 20, 4], (3, 4)), H, W, 3)[0]
+  out = next(iter(ds.map(lambda x: serving.fit_image(x[None], H, W, 3)[0][0]).batch(2)))
+  eager = serving.fit_image(tf.random.stateless_uniform([2, 10, 20, 4], (3, 4)), H, W, 3)[0]
   np.testing.assert_allclose(out.numpy(), eager.numpy(), atol=1e-6)
 
 
 def test_to_channels_composites_alpha_on_white():
   rgba = tf.constant([[[[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.5]]]])
-  grey = export.to_channels(rgba, 1).numpy()[0, 0, :, 0]
+  grey = serving.to_channels(rgba, 1).numpy()[0, 0, :, 0]
   np.testing.assert_allclose(grey, [1.0, 0.0, 0.5 + 0.5 * 0.299], atol=1e-6)
-  rgb = export.to_channels(tf.constant([[[[0.25, 1.0]]]]), 3).numpy()
+  rgb = serving.to_channels(tf.constant([[[[0.25, 1.0]]]]), 3).numpy()
   np.testing.assert_allclose(rgb, [[[[0.25, 0.25, 0.25]]]])
 
 
@@ -368,9 +368,9 @@ def test_sniff_reads_sizes_without_decoding():
   rgb = np.zeros((7, 9, 3), np.uint8)
   items = [png_header(20000, 30000), pil_bytes(rgb, "GIF"), pil_bytes(rgb, "BMP"),
            tf.io.encode_jpeg(rgb).numpy(), b"", b"GIF8", b"\x89PNG\r\n\x1a\n", b"not an image at all"]
-  head = {k: v.numpy() for k, v in export.sniff(tf.constant(items)).items()}
-  assert list(head["status"]) == [export.OK] * 4 + [export.EMPTY, export.UNKNOWN_FORMAT, export.SHORT_HEADER,
-                                                    export.UNKNOWN_FORMAT]
+  head = {k: v.numpy() for k, v in serving.sniff(tf.constant(items)).items()}
+  assert list(head["status"]) == [serving.OK] * 4 + [serving.EMPTY, serving.UNKNOWN_FORMAT, serving.SHORT_HEADER,
+                                                     serving.UNKNOWN_FORMAT]
   assert list(head["height"][:3]) == [30000, 7, 7] and list(head["width"][:3]) == [20000, 9, 9]
   assert head["height"][3] == -1
 
@@ -461,7 +461,7 @@ def test_loads_in_a_process_without_ocr_tf(saved, loaded, samples, tmp_path):
   assert result.stdout.strip() == "ok False"
   out = dict(np.load(tmp_path / "out.npz", allow_pickle=True))
   ref = serve(loaded, items)
-  assert set(out) == set(export.SERVING_KEYS)
+  assert set(out) == set(serving.SERVING_KEYS)
   np.testing.assert_array_equal(out["text"], ref["text"])
   np.testing.assert_array_equal(out["error"], ref["error"])
   np.testing.assert_allclose(out["angle"], ref["angle"], atol=1e-5)

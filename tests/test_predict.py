@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ocr_tf import export, input_pipeline, lexicon, predict
+from ocr_tf import input_pipeline, lexicon, predict, serving
 from test_export import pil_bytes, png_header, sharp_model, tiny_config
 
 H, W = 32, 128
@@ -20,7 +20,7 @@ H, W = 32, 128
 def model_dir(tmp_path_factory) -> str:
   config = tiny_config()
   path = str(tmp_path_factory.mktemp("predict") / "model")
-  return export.export_saved_model(sharp_model(config), config, path)
+  return serving.export_saved_model(sharp_model(config), config, path)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import configs.tiny
-from ocr_tf import config_base, export, input_pipeline, losses, models, real_data, train
+from ocr_tf import config_base, input_pipeline, losses, models, real_data, serving, train
 from ocr_tf.config_base import ConfigError
 
 TEXTS = ["Hello", "w0rld", "A", "xyz12", "QQ", "tf"]
@@ -101,7 +101,7 @@ def test_real_sample_is_fitted_like_serving_and_shaped_like_synthetic(folder, co
   assert not batch["letter_mask"].numpy().any()
   for i, path in enumerate(real.paths):
     decoded = tf.io.decode_image(tf.io.read_file(path), expand_animations=False, dtype=tf.float32)
-    want, _ = export.fit_image(decoded[None], config.data.height, config.data.width, config.data.channels)
+    want, _ = serving.fit_image(decoded[None], config.data.height, config.data.width, config.data.channels)
     np.testing.assert_allclose(batch["image"][i].numpy(), want[0].numpy(), atol=1e-6)
   # The same function eagerly.
   one = source.sample(2)
