@@ -748,3 +748,19 @@ def test_generators_of_one_config_share_their_render_programs(atlas):
   assert other.programs is not train_gen.programs
   a, b = train_gen.generate([0]), validation_gen.generate([0])  # one program, each generator's own parameters
   assert a["text"][0] != b["text"][0] and not np.array_equal(a["image"], b["image"])
+
+
+def test_configs_that_differ_only_in_values_share_one_program(atlas):
+  """Ranges and probabilities are inputs of the compiled programs: a config that changes only them reuses the
+  programs (no new trace or XLA compile) and still draws with its own values."""
+  base = synth.Generator(data_variant(), atlas, 0)
+  changed = synth.Generator(data_variant(max_angle=1.0, font_px=(14.0, 18.0), contrast=(0.9, 1.0),
+                                         blur_probability=0.9, jpeg_quality=(40, 90)), atlas, 0)
+  assert changed.programs is base.programs and changed.spec == base.spec
+  params = batched_params(changed, range(64))
+  drawn = changed.decode_params(params)
+  assert np.abs(np.asarray(drawn["angle"])).max() <= 1.0 + 1e-6
+  assert np.asarray(drawn["font_px"]).min() >= 14.0 and np.asarray(drawn["font_px"]).max() <= 18.0
+  a, b = base.generate([0, 1]), changed.generate([0, 1])
+  assert np.abs(np.asarray(b["angle"])).max() <= 1.0 + 1e-6
+  assert not np.array_equal(np.asarray(a["image"]), np.asarray(b["image"]))

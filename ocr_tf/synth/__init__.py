@@ -46,7 +46,8 @@ index         int64 []             the sample's index in its stream
 ============  ===================  ============================================
 """
 
+from ocr_tf.synth.draws import STREAM_VERSION
 from ocr_tf.synth.filters import gaussian_kernel
 from ocr_tf.synth.generator import PROGRAMS, Generator, ProgramCache
 
-__all__ = ["Generator", "PROGRAMS", "ProgramCache", "gaussian_kernel"]
+__all__ = ["Generator", "PROGRAMS", "ProgramCache", "STREAM_VERSION", "gaussian_kernel"]

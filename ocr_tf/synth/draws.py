@@ -16,6 +16,9 @@ import dataclasses
 
 import tensorflow as tf
 
+# The version of the sample stream: sample i of a config is the same bytes for one version. 2: ranges and
+# probabilities reach the compiled programs as runtime tensors (values within about 1e-5 of version 1's).
+STREAM_VERSION = 2
 SCRATCH_FIELDS = 9  # x, y, direction, length, width, alpha, r, g, b
 
 # (name, size) of the first stream's fixed-size slots, in stream order.
@@ -100,6 +103,6 @@ def uniform(u: tf.Tensor, lo_hi) -> tf.Tensor:
 
 
 def randint(u: tf.Tensor, lo_hi) -> tf.Tensor:
-  """u in [0, 1) mapped to a whole number in [lo, hi] (int32)."""
+  """u in [0, 1) mapped to a whole number in [lo, hi] (int32; lo and hi whole numbers, as floats)."""
   lo, hi = lo_hi
-  return tf.minimum(lo + tf.cast(tf.floor(u * (hi - lo + 1)), tf.int32), hi)
+  return tf.minimum(tf.cast(lo, tf.int32) + tf.cast(tf.floor(u * (hi - lo + 1.0)), tf.int32), tf.cast(hi, tf.int32))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import copy
 import functools
-import json
 
 import ml_collections
 import numpy as np
@@ -36,7 +35,6 @@ import ocr_tf.synth.text as text_lib
 # The per-sample functions tf.data maps are TensorFlow ops with Python control flow only on Python
 # values: AutoGraph would only add tracing time (about a second per pipeline).
 _NOT_CONVERTED = tf.autograph.experimental.do_not_convert
-_SEED_FIELDS = ("seed", "validation_seed")
 _RENDERED = ("index", "text", "labels", "label_length")  # passed through render unchanged
 
 
@@ -50,11 +48,11 @@ class Programs:
     widths = g.spec.canvas_widths
     text = self.text
 
-    def pixels(p: dict) -> dict:
+    def pixels(p: dict, knobs: dict) -> dict:
       # Two XLA programs: compiled as one, XLA schedules the pair several times slower.
       bucket = tf.reduce_sum(tf.cast(tf.constant(widths, tf.int32) < p["line_bound"][0], tf.int32))
-      out = tf.switch_case(bucket, [functools.partial(text, p, tf.constant(w, tf.int32)) for w in widths])
-      out["image"] = self.compose(p, out.pop("alpha"))
+      out = tf.switch_case(bucket, [functools.partial(text, p, knobs, tf.constant(w, tf.int32)) for w in widths])
+      out["image"] = self.compose(p, knobs, out.pop("alpha"))
       return out
 
     self.pixels = tf.function(pixels, autograph=False)
@@ -80,10 +78,9 @@ class ProgramCache:
 PROGRAMS = ProgramCache()
 
 
-def _program_key(d: ml_collections.ConfigDict, atlas: atlas_lib.Atlas) -> tuple[str, str]:
-  """What the programs depend on: the atlas' content and the data config but its seeds."""
-  fields = {k: v for k, v in d.to_dict().items() if k not in _SEED_FIELDS}
-  return atlas.fingerprint, json.dumps(fields, sort_keys=True, default=repr)
+def _program_key(atlas: atlas_lib.Atlas, charset: str, spec: spec_lib.Spec) -> tuple:
+  """What the programs depend on: the atlas' content, the charset (its subset of the atlas) and the structure."""
+  return atlas.fingerprint, charset, spec
 
 
 def _font_cdf(font_names, italic_probability: float):
@@ -147,7 +144,7 @@ class Generator:
     self.text_tables = _text_tables(d, self.charset, self.rules)
     # The pixels depend on the config and the atlas, not on the seed: generators that share both (the
     # training and validation streams of a run) share the traced and compiled programs.
-    self.programs = programs.get(_program_key(d, atlas), lambda: Programs(self))
+    self.programs = programs.get(_program_key(atlas, d.charset, self.spec), lambda: Programs(self))
 
   @property
   def canvas_widths(self) -> list[int]:
@@ -173,9 +170,10 @@ class Generator:
     return {"index": index, "text": text_lib.text_string(ids, length, self.text_tables), "labels": ids,
             "label_length": length, "font": font, "uniforms": u, "line_bound": bound}
 
-  def decode_params(self, params: dict) -> dict:
-    """The named parameters [B, ...] of a batch of sample_params (what the programs render)."""
-    return params_lib.decode(params, self.layout, self.knobs, self.spec)
+  def decode_params(self, params: dict, knobs: dict | None = None) -> dict:
+    """The named parameters [B, ...] of a batch of sample_params (what the programs render), with this
+    generator's knobs or the given ones."""
+    return params_lib.decode(params, self.layout, self.knobs if knobs is None else knobs, self.spec)
 
   # --------------------------------------------------------------- stage 2
 
@@ -189,7 +187,7 @@ class Generator:
     is what makes sample i the same bytes in any batch, on any replica.
     """
     numeric = {k: v[None] for k, v in params.items() if k not in ("text", "index")}
-    out = tf.nest.map_structure(lambda t: t[0], self.programs.pixels(numeric))
+    out = tf.nest.map_structure(lambda t: t[0], self.programs.pixels(numeric, self.knobs))
     out.update({k: params[k] for k in _RENDERED})
     return out
 
@@ -201,7 +199,7 @@ class Generator:
 
   def render_text(self, params: dict, canvas_w: int) -> dict:
     """The text program on a canvas `canvas_w` wide (one of canvas_widths): alpha, clean, quads, boxes, cells."""
-    return self.programs.text(params, tf.constant(canvas_w, tf.int32))
+    return self.programs.text(params, self.knobs, tf.constant(canvas_w, tf.int32))
 
   @_NOT_CONVERTED
   def sample(self, index) -> dict:
@@ -215,14 +213,14 @@ class Generator:
 
   # --------------------------------------------------------------- the programs' bodies
 
-  def _render_text(self, p: dict, canvas_w: tf.Tensor) -> dict:
+  def _render_text(self, p: dict, knobs: dict, canvas_w: tf.Tensor) -> dict:
     """Layout, canvas, warp and quads (first XLA program), on a canvas `canvas_w` wide.
 
     `canvas_w` is a scalar tensor that XLA takes as a compile-time constant: the
     program is traced once and compiled once per canvas width it meets.
     """
     s, g = self.spec, self.glyphs
-    p = self.decode_params(p)
+    p = self.decode_params(p, knobs)
     lay = layout_lib.pens(g, p["font"], p["labels"], p["label_length"], p["spacing"], s.max_overlap)
     transform = geometry.affine(g, p, lay, s.height, s.width, s.crop_box)
     cov = layout_lib.coverage(g, lay, canvas_w, s.max_overlap)
@@ -233,6 +231,6 @@ class Generator:
             "letter_cells": cells, "letter_mask": tf.range(s.max_length)[None, :] < p["label_length"][:, None],
             "angle": p["angle"]}
 
-  def _compose(self, p: dict, alpha: tf.Tensor) -> tf.Tensor:
+  def _compose(self, p: dict, knobs: dict, alpha: tf.Tensor) -> tf.Tensor:
     """The degraded image (second XLA program) from the warped coverage."""
-    return degrade.compose(alpha, self.decode_params(p), self.spec)
+    return degrade.compose(alpha, self.decode_params(p, knobs), self.spec)

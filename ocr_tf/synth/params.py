@@ -4,7 +4,8 @@
 [B, N] and returns named parameters [B, ...]: the geometry (trig, font size,
 margins, position), the scratch strokes, morphology, colours, background,
 grain, light, blur taps, resampling, JPEG quality, contrast and the hash keys
-of the per-pixel noise. The ranges come from the knobs (ocr_tf.synth.spec).
+of the per-pixel noise. The ranges and probabilities are the knobs (ocr_tf.synth.spec): runtime
+tensors, so configs that differ only in them share one compiled program.
 """
 
 from __future__ import annotations
@@ -28,11 +29,7 @@ def shear_degrees(u, k: dict):
   """
   lo, hi = k["shear"]
   p = k["shear_probability"]
-  if p >= 1.0:
-    return lo + (hi - lo) * u
-  if p <= 0.0:
-    return tf.zeros_like(u)
-  return tf.where(u < p, lo + (hi - lo) * (u / p), 0.0)
+  return tf.where(u < p, lo + (hi - lo) * (u / tf.maximum(p, 1e-12)), 0.0)
 
 
 def _scratches(u, lay: draws.Layout, name: str, k: dict, count_max: int, black: bool):
@@ -41,11 +38,13 @@ def _scratches(u, lay: draws.Layout, name: str, k: dict, count_max: int, black: 
   v = tf.reshape(lay.take(u, name), [-1, count_max + 1, draws.SCRATCH_FIELDS])
   if count_max == 0:
     return v[:, :0]
-  count = tf.minimum(int(n_range[0]) + tf.cast(v[:, count_max, 0] * (n_range[1] - n_range[0] + 1), tf.int32),
-                     int(n_range[1]))
+  n0, n1 = n_range
+  count = tf.minimum(tf.cast(n0, tf.int32) + tf.cast(v[:, count_max, 0] * (n1 - n0 + 1.0), tf.int32),
+                     tf.cast(n1, tf.int32))
   v = v[:, :count_max]
-  length = float(len_range[0]) + (len_range[1] - len_range[0]) * v[..., 3]
-  width = tf.minimum(tf.floor(float(w_range[0]) + (w_range[1] - w_range[0] + 1) * v[..., 4]), float(w_range[1]))
+  length = draws.uniform(v[..., 3], len_range)
+  w0, w1 = w_range
+  width = tf.minimum(tf.floor(w0 + (w1 - w0 + 1.0) * v[..., 4]), w1)
   alpha = v[..., 5] * tf.cast(tf.range(count_max)[None, :] < count[:, None], tf.float32)
   rgb = tf.zeros_like(v[..., 6:9]) if black else v[..., 6:9]
   return tf.concat([v[..., 0:2], v[..., 2:3] * (2 * math.pi), length[..., None], width[..., None],
@@ -82,7 +81,7 @@ def _geometry(u, lay: draws.Layout, k: dict, spec) -> dict:
 def _appearance(u, lay: draws.Layout, k: dict) -> dict:
   one = lambda name, i=0: lay.one(u, name, i)
   uni = lambda name, lo_hi, i=0: draws.uniform(one(name, i), lo_hi)
-  coin = lambda name, p_, i=0: one(name, i) < float(p_)
+  coin = lambda name, p_, i=0: one(name, i) < p_
 
   def tint(name, level, amount):
     return tf.clip_by_value(level[:, None] + amount * (lay.take(u, name) - 0.5), 0.0, 1.0)
@@ -112,12 +111,12 @@ def _appearance(u, lay: draws.Layout, k: dict) -> dict:
 
 def _optics(u, lay: draws.Layout, k: dict, spec) -> dict:
   one = lambda name, i=0: lay.one(u, name, i)
-  out = {"downscale": one("downscale") < float(k["downscale_probability"])}
+  out = {"downscale": one("downscale") < k["downscale_probability"]}
   if spec.resample:
     out["downscale_factor"] = draws.uniform(one("downscale_factor"), k["downscale_factor"])
   if spec.low_res_noise:
     out["low_res_noise"] = tf.where(out["downscale"], draws.uniform(one("low_res_noise"), k["low_res_noise"]), 0.0)
-  blur = tf.where(one("blur", 0) < float(k["blur_probability"]), draws.uniform(one("blur", 1), k["blur_sigma"]), 0.0)
+  blur = tf.where(one("blur", 0) < k["blur_probability"], draws.uniform(one("blur", 1), k["blur_sigma"]), 0.0)
   if spec.blur_at_low_res:  # a sigma in low-resolution pixels is `factor` times as wide (2 without resample)
     blur = blur * tf.where(out["downscale"], out.get("downscale_factor", 2.0), 1.0)
   out["blur"] = blur

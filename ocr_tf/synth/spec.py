@@ -2,8 +2,9 @@
 
 This is where the generator reads a ConfigDict. The structure (image size,
 maximum lengths and counts, which optional steps run, the blur radius, the
-canvas widths) shapes the compiled programs; the knobs (ranges and
-probabilities) are the numbers those programs draw with.
+canvas widths) shapes the compiled programs and keys their cache; the knobs
+(ranges and probabilities) are the numbers those programs draw with, passed
+to them as tensors, so configs that differ only in knobs share one program.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import math
 
 import ml_collections
+import tensorflow as tf
 
 from ocr_tf import atlas as atlas_lib
 from ocr_tf.config_base import ConfigError
@@ -78,31 +80,32 @@ def make_spec(d: ml_collections.ConfigDict, g: layout_lib.Glyphs, a: atlas_lib.A
       crop_box=bool(d.get("crop_box", False)), random_position=d.position == "random")
 
 
-_RANGES = ("font_px", "margins_px", "paper_level", "ink_level", "background_noise", "background_saturation", "grain",
-           "grain_contrast", "grain_saturation", "grain_brightness", "illumination_strength", "downscale_factor",
-           "blur_sigma", "jpeg_quality", "contrast", "brightness", "saturation")
-_PROBABILITIES = ("morph_probability", "invert_probability", "illumination_probability", "downscale_probability",
-                  "blur_probability", "jpeg_probability")
+_RANGES = ("font_px", "margins_px", "spacing_em", "paper_level", "ink_level", "background_noise",
+           "background_saturation", "grain", "grain_contrast", "grain_saturation", "grain_brightness",
+           "illumination_strength", "downscale_factor", "blur_sigma", "jpeg_quality", "contrast", "brightness",
+           "saturation", "morph_close_open", "morph_dilate_erode", "short_scratches", "long_scratches",
+           "short_scratch_length", "short_scratch_width", "long_scratch_length", "long_scratch_width")
+_VALUES = ("max_angle", "paper_tint", "ink_tint", "morph_probability", "invert_probability",
+           "illumination_probability", "downscale_probability", "blur_probability", "jpeg_probability")
+
+
+def knob_values(d: ml_collections.ConfigDict) -> dict:
+  """The numbers of data config d that the programs draw with, by name: floats, and (lo, hi) pairs of floats."""
+  k = {name: tuple(float(v) for v in d[name]) for name in _RANGES}
+  k.update({name: float(d[name]) for name in _VALUES})
+  hi = float(d.max_shear)
+  k.update(shear=(0.0 if d.get("shear_right_only", False) else -hi, hi),
+           shear_probability=float(d.get("shear_probability", 1.0)),
+           low_res_noise=tuple(float(v) for v in d.get("low_res_noise", (0.0, 0.0))),
+           crop_ascent_em=tuple(float(v) for v in d.get("crop_ascent_em", (0.68, 0.8))),
+           crop_descent_em=tuple(float(v) for v in d.get("crop_descent_em", (0.18, 0.28))))
+  return k
 
 
 def knobs(d: ml_collections.ConfigDict) -> dict:
-  """The numbers of data config d that the programs draw with, by name."""
-  k = {name: tuple(float(v) for v in d[name]) for name in _RANGES}
-  k.update({name: d[name] for name in _PROBABILITIES})
-  hi = float(d.max_shear)
-  k.update(
-      max_angle=d.max_angle, shear=(0.0 if d.get("shear_right_only", False) else -hi, hi),
-      shear_probability=float(d.get("shear_probability", 1.0)), spacing_em=tuple(d.spacing_em),
-      paper_tint=d.paper_tint, ink_tint=d.ink_tint,
-      low_res_noise=tuple(float(v) for v in d.get("low_res_noise", (0.0, 0.0))),
-      crop_ascent_em=tuple(d.get("crop_ascent_em", (0.68, 0.8))),
-      crop_descent_em=tuple(d.get("crop_descent_em", (0.18, 0.28))),
-      morph_close_open=tuple(int(v) for v in d.morph_close_open),
-      morph_dilate_erode=tuple(int(v) for v in d.morph_dilate_erode))
-  for name in ("short_scratches", "long_scratches", "short_scratch_length", "short_scratch_width",
-               "long_scratch_length", "long_scratch_width"):
-    k[name] = tuple(d[name])
-  return k
+  """knob_values as float32 scalar tensors: inputs of the compiled programs, not constants inside them."""
+  return {name: tuple(tf.constant(v, tf.float32) for v in value) if isinstance(value, tuple)
+          else tf.constant(value, tf.float32) for name, value in knob_values(d).items()}
 
 
 def check_fit(d: ml_collections.ConfigDict, a: atlas_lib.Atlas) -> None:
