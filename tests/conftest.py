@@ -37,9 +37,9 @@ from ocr_tf import atlas as atlas_lib  # pylint: disable=wrong-import-position
 from ocr_tf import synth  # pylint: disable=wrong-import-position
 
 # The suite makes a few dozen data configs; a process keeps the traced programs of the 8 it used last
-# (synth._MAX_RENDERERS), so a config met again after eight others (the tiny one of most tests) would be
+# (synth.PROGRAMS.size), so a config met again after eight others (the tiny one of most tests) would be
 # traced again. Keeping all of them costs the atlas tensors of each config's first generator (about 15 MB).
-synth._MAX_RENDERERS = 64  # pylint: disable=protected-access
+synth.PROGRAMS.size = 64
 
 
 # The longest test files first: with pytest-xdist's `--dist loadfile --no-loadscope-reorder` (.ci/run)

@@ -15,6 +15,7 @@ import configs.seed
 from conftest import batched_params, data_variant, to_numpy
 from ocr_tf import atlas as atlas_lib
 from ocr_tf import charset as charset_lib
+from ocr_tf.synth import filters, noise, ops
 from ocr_tf import synth
 from ocr_tf.config_base import ConfigError
 
@@ -339,15 +340,15 @@ def test_sheared_ink_inside_quads(atlas):
 
 def test_shear_both_ways_or_right_only_on_some_samples(atlas):
   gen = synth.Generator(data_variant(max_shear=8.0), atlas, 0)
-  both = np.asarray(gen._decode(batched_params(gen, range(400)))["shear"])  # pylint: disable=protected-access
+  both = np.asarray(gen.decode_params(batched_params(gen, range(400)))["shear"])
   assert both.min() < -7.0 and both.max() > 7.0 and (both != 0).all()
   d = data_variant(max_shear=8.0, shear_right_only=True, shear_probability=0.25)
   gen = synth.Generator(d, atlas, 0)
-  right = np.asarray(gen._decode(batched_params(gen, range(400)))["shear"])  # pylint: disable=protected-access
+  right = np.asarray(gen.decode_params(batched_params(gen, range(400)))["shear"])
   assert right.min() == 0.0 and right.max() > 7.0 and right.max() <= 8.0
   assert 0.68 < np.mean(right == 0.0) < 0.82  # upright type
   upright = synth.Generator(data_variant(max_shear=8.0, shear_probability=0.0), atlas, 0)
-  assert not np.asarray(upright._decode(batched_params(upright, range(50)))["shear"]).any()  # pylint: disable=protected-access
+  assert not np.asarray(upright.decode_params(batched_params(upright, range(50)))["shear"]).any()
   # The same draw decides: a sample sheared in both configs leans the same way in the second.
   sheared = right > 0
   assert np.array_equal(sheared, both < -8.0 + 16.0 * 0.25)
@@ -442,7 +443,7 @@ def test_short_strings_are_cut_words_or_short_random_strings(atlas, tmp_path):
 
 
 def test_italic_probability_sets_the_share_of_italic_fonts(atlas):
-  decode = lambda gen, n: np.asarray(gen._decode(batched_params(gen, range(n)))["font"])  # pylint: disable=protected-access
+  decode = lambda gen, n: np.asarray(gen.decode_params(batched_params(gen, range(n)))["font"])
   uniform = synth.Generator(data_variant(), atlas, 0)
   italic = uniform.italic_fonts
   names = [atlas.font_names[i] for i in np.flatnonzero(italic)]
@@ -479,16 +480,16 @@ def test_numbers_are_random_strings_of_digits(atlas, tmp_path):
 
 
 def test_resample_matrix_keeps_levels_and_factor_one_is_identity():
-  up, down = synth._resample_matrices(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
+  up, down = filters.resample_matrices(40, tf.constant([1.0, 1.5, 2.0, 3.0]))
   m = tf.matmul(up, down).numpy()
   np.testing.assert_allclose(m.sum(-1), 1.0, atol=1e-5)  # a flat image stays flat
   np.testing.assert_allclose(m[0], np.eye(40), atol=1e-6)
   np.testing.assert_array_equal(down.numpy()[3, 13:], 0.0)  # 40 px at 1/3: 13 low-resolution pixels
   np.testing.assert_array_equal(up.numpy()[3, :, 13:], 0.0)
   x = tf.random.stateless_uniform([4, 8, 40, 1], (1, 2))
-  y = synth._resample(x, tf.constant([3.0] * 4)).numpy()
+  y = filters.resample(x, tf.constant([3.0] * 4)).numpy()
   assert np.abs(np.diff(y, axis=2)).mean() < np.abs(np.diff(x.numpy(), axis=2)).mean() * 0.6  # detail is lost
-  same = synth._resample(x, tf.constant([3.0] * 4), lambda v: v).numpy()  # the split path is the same operator
+  same = filters.resample(x, tf.constant([3.0] * 4), lambda v: v).numpy()  # the split path is the same operator
   np.testing.assert_allclose(same, y, atol=1e-5)
 
 
@@ -511,7 +512,7 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   # by each sample's contrast (applied after it): the noise in the image is 1/contrast times as strong.
   sensor = synth.Generator(data_variant(**LOW_RES, low_res_noise=(0.1, 0.1), low_res_noise_after_contrast=True),
                            atlas, 0)
-  contrast = sensor._decode(batched_params(sensor, [0, 1, 2, 3]))["color"].numpy()[:, 0]
+  contrast = sensor.decode_params(batched_params(sensor, [0, 1, 2, 3]))["color"].numpy()[:, 0]
   strong = (sensor.generate([0, 1, 2, 3])["image"].numpy() - plain["image"].numpy())[:, 4:-4, 4:-4]
   ratio = strong.std(axis=(1, 2, 3)) / inside.std(axis=(1, 2, 3))
   np.testing.assert_allclose(ratio, 1.0 / contrast, rtol=0.08)
@@ -520,7 +521,7 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
   far = np.abs(inside[:, :, 6:] - inside[:, :, :-6]).mean()
   assert step < 0.6 * far, (step, far)  # neighbours share their low-resolution pixel
   half = synth.Generator(data_variant(**dict(LOW_RES, downscale_probability=0.5), low_res_noise=(0.1, 0.1)), atlas, 0)
-  p = half._decode(batched_params(half, list(range(16))))
+  p = half.decode_params(batched_params(half, list(range(16))))
   down, std = np.asarray(p["downscale"]), np.asarray(p["low_res_noise"])
   assert 0 < down.sum() < 16
   np.testing.assert_array_equal(std, np.where(down, 0.1, 0.0).astype(np.float32))  # only downscaled samples get it
@@ -529,11 +530,11 @@ def test_low_res_noise_is_added_at_the_low_resolution(atlas):
 def test_blur_at_low_res_widens_the_blur_of_downscaled_samples(atlas):
   base = dict(blur_probability=1.0, blur_sigma=(1.0, 1.0), jpeg_probability=0.0, downscale_factor=(3.0, 3.0))
   gen = synth.Generator(data_variant(**base, downscale_probability=1.0, blur_at_low_res=True), atlas, 0)
-  p = gen._decode(batched_params(gen, [0, 1]))
+  p = gen.decode_params(batched_params(gen, [0, 1]))
   np.testing.assert_allclose(p["blur"].numpy(), 3.0)
-  assert gen._blur_radius == 8
+  assert gen.spec.blur_radius == 8
   flat = synth.Generator(data_variant(**base, downscale_probability=0.0, blur_at_low_res=True), atlas, 0)
-  np.testing.assert_allclose(flat._decode(batched_params(flat, [0, 1]))["blur"].numpy(), 1.0)
+  np.testing.assert_allclose(flat.decode_params(batched_params(flat, [0, 1]))["blur"].numpy(), 1.0)
 
 
 def test_downscale_factor_range_changes_only_degraded_samples(atlas):
@@ -602,7 +603,7 @@ def test_sample_params_is_stateless(tiny_gen):
 
 def test_upsample2_is_bilinear_resize():
   x = random_images((2, 6, 10, 3))
-  up = assert_three_agree(synth._upsample2, x)
+  up = assert_three_agree(noise.upsample2, x)
   np.testing.assert_allclose(up, tf.image.resize(x, (12, 20), "bilinear").numpy(), atol=1e-6)
 
 
@@ -610,7 +611,7 @@ def blur_by_sigma(images, sigmas, sigma_max):
   """_gaussian_blur with one sigma per image, through the same kernel as the generator."""
   radius = int(np.ceil(2.5 * sigma_max))
   kernels = tf.stack([synth.gaussian_kernel(s, radius) for s in tf.unstack(sigmas)])
-  return synth._gaussian_blur(images, kernels)
+  return filters.gaussian_blur(images, kernels)
 
 
 def test_gaussian_blur_sigma_zero_is_identity():
@@ -637,30 +638,30 @@ def test_gaussian_blur_spreads_an_impulse_by_sigma():
 def test_down_up_keeps_shape_and_smooths():
   for shape in ((2, 12, 20, 3), (2, 11, 19, 1)):
     x = random_images(shape)
-    out = assert_three_agree(synth._down_up, x)
+    out = assert_three_agree(filters.down_up, x)
     assert out.shape == shape
     assert out.std() < x.std()
   x = random_images((2, 12, 20, 3))
   pooled = tf.nn.avg_pool2d(x, 2, 2, "VALID")
-  np.testing.assert_allclose(synth._down_up(tf.constant(x)), tf.image.resize(pooled, (12, 20)),
+  np.testing.assert_allclose(filters.down_up(tf.constant(x)), tf.image.resize(pooled, (12, 20)),
                              atol=1e-6)
 
 
 def test_saturate():
   x = random_images((2, 8, 8, 3))
-  out = assert_three_agree(synth._saturate, x, np.array([0.0, 1.0], np.float32))
+  out = assert_three_agree(ops.saturate, x, np.array([0.0, 1.0], np.float32))
   np.testing.assert_allclose(out[0, ..., 0], out[0, ..., 1], atol=1e-6)
   np.testing.assert_allclose(out[0, ..., 0], out[0, ..., 2], atol=1e-6)
   np.testing.assert_allclose(out[0].mean(-1), (x[0] * [0.299, 0.587, 0.114]).sum(-1), atol=1e-6)
   np.testing.assert_allclose(out[1], x[1], atol=1e-6)
   grey = random_images((2, 8, 8, 1))
-  np.testing.assert_array_equal(assert_three_agree(synth._saturate, grey, np.zeros(2, np.float32)),
+  np.testing.assert_array_equal(assert_three_agree(ops.saturate, grey, np.zeros(2, np.float32)),
                                 grey)
 
 
 def test_jpeg_like_under_xla():
   x = random_images((2, 12, 20, 3))
-  jpeg = tf.function(synth._jpeg_like, jit_compile=True)
+  jpeg = tf.function(filters.jpeg_like, jit_compile=True)
   best = jpeg(tf.constant(x), tf.constant([100.0, 100.0])).numpy()
   assert best.shape == x.shape
   assert np.abs(best - x).max() <= 2.0 / 255.0
@@ -671,13 +672,13 @@ def test_jpeg_like_under_xla():
 
 def test_jpeg_like_grey_three_ways():
   x = random_images((2, 16, 24, 1))
-  out = assert_three_agree(synth._jpeg_like, x, np.array([100.0, 100.0], np.float32), atol=1e-5)
+  out = assert_three_agree(filters.jpeg_like, x, np.array([100.0, 100.0], np.float32), atol=1e-5)
   assert np.abs(out - x).max() <= 2.0 / 255.0
 
 
 def test_jpeg_like_eager_and_in_dataset_map():
   x = random_images((2, 16, 16, 3))
-  out = assert_three_agree(synth._jpeg_like, x, np.array([100.0, 100.0], np.float32), atol=1e-5)
+  out = assert_three_agree(filters.jpeg_like, x, np.array([100.0, 100.0], np.float32), atol=1e-5)
   assert np.abs(out - x).max() <= 2.0 / 255.0
 
 
@@ -698,8 +699,8 @@ def test_narrow_canvas_programs_match_the_full_width_one(seed_setup):
     used.add(bucket)
     if bucket == len(gen.canvas_widths) - 1:
       continue
-    narrow = to_numpy(gen._text_xla(numeric, tf.constant(gen.canvas_widths[bucket])))
-    full = to_numpy(gen._text_xla(numeric, tf.constant(gen.canvas_widths[-1])))
+    narrow = to_numpy(gen.render_text(numeric, gen.canvas_widths[bucket]))
+    full = to_numpy(gen.render_text(numeric, gen.canvas_widths[-1]))
     for key in ("alpha", "clean", "letter_quads"):
       np.testing.assert_array_equal(narrow[key], full[key], err_msg=f"sample {i} {key}")
   assert len(used) >= 2, used
@@ -738,12 +739,28 @@ def test_generators_of_one_config_share_their_render_programs(atlas):
   pixels once; another config gets its own programs, and changing a config after the fact changes nothing."""
   d = data_variant()
   train_gen, validation_gen = synth.Generator(d, atlas, 0), synth.Generator(d, atlas, 1)
-  assert validation_gen._render_xla is train_gen._render_xla and validation_gen._text_xla is train_gen._text_xla
+  assert validation_gen.programs is train_gen.programs
   reloaded = synth.Generator(data_variant(), atlas_lib.load_atlas(), 5)  # equal content, other objects
-  assert reloaded._render_xla is train_gen._render_xla
+  assert reloaded.programs is train_gen.programs
   d.blur_probability = 0.0  # the caller's config: the generators made from it keep their own copy
   assert train_gen.config.blur_probability != 0.0
   other = synth.Generator(d, atlas, 0)
-  assert other._render_xla is not train_gen._render_xla
+  assert other.programs is not train_gen.programs
   a, b = train_gen.generate([0]), validation_gen.generate([0])  # one program, each generator's own parameters
   assert a["text"][0] != b["text"][0] and not np.array_equal(a["image"], b["image"])
+
+
+def test_configs_that_differ_only_in_values_share_one_program(atlas):
+  """Ranges and probabilities are inputs of the compiled programs: a config that changes only them reuses the
+  programs (no new trace or XLA compile) and still draws with its own values."""
+  base = synth.Generator(data_variant(), atlas, 0)
+  changed = synth.Generator(data_variant(max_angle=1.0, font_px=(14.0, 18.0), contrast=(0.9, 1.0),
+                                         blur_probability=0.9, jpeg_quality=(40, 90)), atlas, 0)
+  assert changed.programs is base.programs and changed.spec == base.spec
+  params = batched_params(changed, range(64))
+  drawn = changed.decode_params(params)
+  assert np.abs(np.asarray(drawn["angle"])).max() <= 1.0 + 1e-6
+  assert np.asarray(drawn["font_px"]).min() >= 14.0 and np.asarray(drawn["font_px"]).max() <= 18.0
+  a, b = base.generate([0, 1]), changed.generate([0, 1])
+  assert np.abs(np.asarray(b["angle"])).max() <= 1.0 + 1e-6
+  assert not np.array_equal(np.asarray(a["image"]), np.asarray(b["image"]))

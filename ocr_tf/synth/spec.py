@@ -1,0 +1,126 @@
+"""What a data config means to the generator: its structure (Spec) and its values (knobs).
+
+This is where the generator reads a ConfigDict. The structure (image size,
+maximum lengths and counts, which optional steps run, the blur radius, the
+canvas widths) shapes the compiled programs and keys their cache; the knobs
+(ranges and probabilities) are the numbers those programs draw with, passed
+to them as tensors, so configs that differ only in knobs share one program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ml_collections
+import tensorflow as tf
+
+from ocr_tf import atlas as atlas_lib
+from ocr_tf.config_base import ConfigError
+import ocr_tf.synth.layout as layout_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """The structure of a generator's programs (hashable: generators with equal specs can share them)."""
+  height: int
+  width: int
+  channels: int
+  max_length: int
+  max_overlap: int
+  pixel_size: float
+  canvas_widths: tuple
+  short_scratches: int  # maximum counts and sizes of the strokes
+  long_scratches: int
+  short_scratch_length: int
+  short_scratch_width: int
+  long_scratch_length: int
+  long_scratch_width: int
+  long_scratch_black: bool
+  morph: bool
+  close_open_steps: int
+  dilate_erode_steps: int
+  grain: bool
+  blur: bool
+  blur_radius: int
+  blur_at_low_res: bool
+  illumination: bool
+  downscale: bool
+  resample: bool
+  low_res_noise: bool
+  noise_after_contrast: bool
+  jpeg: bool
+  crop_box: bool
+  random_position: bool
+
+
+def make_spec(d: ml_collections.ConfigDict, g: layout_lib.Glyphs, a: atlas_lib.Atlas) -> Spec:
+  """The Spec of data config d with the glyphs of atlas a (already reduced to d's charset)."""
+  down = d.downscale_probability > 0
+  low_noise = float(d.get("low_res_noise", (0.0, 0.0))[1]) > 0 and down
+  blur_low = bool(d.get("blur_at_low_res", False)) and down
+  max_sigma = d.blur_sigma[1] * (float(d.downscale_factor[1]) if blur_low else 1.0)
+  spacing_max_px = d.spacing_em[1] * g.pixel_size
+  return Spec(
+      height=int(d.height), width=int(d.width), channels=int(d.channels), max_length=int(d.max_length),
+      max_overlap=int(d.max_overlap), pixel_size=g.pixel_size,
+      canvas_widths=layout_lib.canvas_widths(g, int(d.max_length), int(d.max_overlap), float(a.advances.max()),
+                                             spacing_max_px),
+      short_scratches=int(d.short_scratches[1]), long_scratches=int(d.long_scratches[1]),
+      short_scratch_length=int(d.short_scratch_length[1]), short_scratch_width=int(d.short_scratch_width[1]),
+      long_scratch_length=int(d.long_scratch_length[1]), long_scratch_width=int(d.long_scratch_width[1]),
+      long_scratch_black=bool(d.long_scratch_black), morph=d.morph_probability > 0,
+      close_open_steps=max(abs(int(v)) for v in d.morph_close_open),
+      dilate_erode_steps=max(abs(int(v)) for v in d.morph_dilate_erode),
+      grain=d.grain[1] > 0, blur=d.blur_probability > 0 and d.blur_sigma[1] > 0,
+      blur_radius=int(math.ceil(2.5 * max_sigma)), blur_at_low_res=blur_low,
+      illumination=d.illumination_probability > 0, downscale=down,
+      resample=tuple(d.downscale_factor) != (2.0, 2.0) or low_noise, low_res_noise=low_noise,
+      noise_after_contrast=bool(d.get("low_res_noise_after_contrast", False)), jpeg=d.jpeg_probability > 0,
+      crop_box=bool(d.get("crop_box", False)), random_position=d.position == "random")
+
+
+_RANGES = ("font_px", "margins_px", "spacing_em", "paper_level", "ink_level", "background_noise",
+           "background_saturation", "grain", "grain_contrast", "grain_saturation", "grain_brightness",
+           "illumination_strength", "downscale_factor", "blur_sigma", "jpeg_quality", "contrast", "brightness",
+           "saturation", "morph_close_open", "morph_dilate_erode", "short_scratches", "long_scratches",
+           "short_scratch_length", "short_scratch_width", "long_scratch_length", "long_scratch_width")
+_VALUES = ("max_angle", "paper_tint", "ink_tint", "morph_probability", "invert_probability",
+           "illumination_probability", "downscale_probability", "blur_probability", "jpeg_probability")
+
+
+def knob_values(d: ml_collections.ConfigDict) -> dict:
+  """The numbers of data config d that the programs draw with, by name: floats, and (lo, hi) pairs of floats."""
+  k = {name: tuple(float(v) for v in d[name]) for name in _RANGES}
+  k.update({name: float(d[name]) for name in _VALUES})
+  hi = float(d.max_shear)
+  k.update(shear=(0.0 if d.get("shear_right_only", False) else -hi, hi),
+           shear_probability=float(d.get("shear_probability", 1.0)),
+           low_res_noise=tuple(float(v) for v in d.get("low_res_noise", (0.0, 0.0))),
+           crop_ascent_em=tuple(float(v) for v in d.get("crop_ascent_em", (0.68, 0.8))),
+           crop_descent_em=tuple(float(v) for v in d.get("crop_descent_em", (0.18, 0.28))))
+  return k
+
+
+def knobs(d: ml_collections.ConfigDict) -> dict:
+  """knob_values as float32 scalar tensors: inputs of the compiled programs, not constants inside them."""
+  return {name: tuple(tf.constant(v, tf.float32) for v in value) if isinstance(value, tuple)
+          else tf.constant(value, tf.float32) for name, value in knob_values(d).items()}
+
+
+def check_fit(d: ml_collections.ConfigDict, a: atlas_lib.Atlas) -> None:
+  """ConfigError (one line) when the longest line or the line height cannot fit the image at the smallest size."""
+  sp_px = [v * float(a.pixel_size) for v in d.spacing_em]
+  mean_adv = float(a.advances[a.present].mean())
+  line_px = d.max_length * max(mean_adv + sp_px[1], 1.0)
+  # Smallest em a line of max_length average letters gets once fitted to the width.
+  fitted_em = float(a.pixel_size) * (d.width - 2 * max(d.margins_px[0], 0) - 2) / line_px
+  if fitted_em < d.min_fit_em_px and fitted_em < d.font_px[0]:
+    raise ConfigError(
+        f"data.max_length={d.max_length}: such a line needs about {line_px / a.pixel_size * d.min_fit_em_px:.0f} px "
+        f"at the smallest allowed size (data.min_fit_em_px={d.min_fit_em_px}), "
+        f"more than data.width={d.width}")
+  line_h = float(a.ascent.max() + a.descent.max()) / float(a.pixel_size) * d.min_fit_em_px
+  if line_h > d.height:
+    raise ConfigError(f"data.height={d.height}: a line at data.min_fit_em_px={d.min_fit_em_px} "
+                      f"is {line_h:.0f} px tall")
