@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -42,22 +43,50 @@ from ocr_tf import synth  # pylint: disable=wrong-import-position
 synth.PROGRAMS.size = 64
 
 
-# The longest test files first: with pytest-xdist's `--dist loadfile --no-loadscope-reorder` (.ci/run)
-# the workers take files in this order, so the short ones at the end even out when both finish.
-# (xdist's default order, most tests first, would leave a one-test file of two minutes for last.)
-LONGEST_FILES_FIRST = ("test_data_service.py", "test_train.py", "test_faults.py", "test_synth.py",
-                       "test_distributed.py", "test_kill_restart.py", "test_real_data.py", "test_export.py",
-                       "test_predict.py", "test_preview_cli.py", "test_pipeline.py")
+# The longest test files first, by the seconds each took in a recorded run (tests/durations.json, refreshed with
+# `pytest --record-durations`): with pytest-xdist's `--dist loadfile --no-loadscope-reorder` (.ci/run) the
+# workers take files in this order, so the short ones at the end even out when both finish. A file not in the
+# record (a new one) goes first: it may be long.
+DURATIONS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "durations.json")
+_RECORDED: dict[str, float] = {}
+
+
+def pytest_addoption(parser):
+  parser.addoption("--record-durations", action="store_true",
+                   help=f"write each test file's total seconds to {os.path.relpath(DURATIONS_FILE, ROOT)}")
+
+
+def _file_seconds() -> dict[str, float]:
+  try:
+    with open(DURATIONS_FILE, encoding="utf-8") as f:
+      return {str(k): float(v) for k, v in json.load(f).items()}
+  except (OSError, ValueError, AttributeError):
+    return {}
+
+
+def pytest_collection_modifyitems(items):
+  seconds = _file_seconds()
+  longest = max(seconds.values(), default=0.0) + 1.0
+  items.sort(key=lambda item: -seconds.get(item.path.name, longest))  # stable: a file's own order is kept
+
+
+def pytest_runtest_logreport(report):
+  name = os.path.basename(report.nodeid.split("::", 1)[0])
+  _RECORDED[name] = _RECORDED.get(name, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+  config = session.config
+  if config.getoption("--record-durations") and not hasattr(config, "workerinput") and _RECORDED:
+    with open(DURATIONS_FILE + ".tmp", "w", encoding="utf-8") as f:
+      json.dump({k: round(v, 1) for k, v in sorted(_RECORDED.items(), key=lambda kv: -kv[1])}, f, indent=1)
+      f.write("\n")
+    os.replace(DURATIONS_FILE + ".tmp", DURATIONS_FILE)
 
 
 def pytest_unconfigure(config):  # pylint: disable=unused-argument
   if _OWN_XLA_CACHE:
     shutil.rmtree(os.environ[_CACHE_VARIABLE], ignore_errors=True)
-
-
-def pytest_collection_modifyitems(items):
-  rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
 
 
 def data_variant(config_module=configs.tiny, **changes) -> ml_collections.ConfigDict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla as _xla
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights
+from ocr_tf.image_ops import LUMA, luma
 
 
 def if_(flag, fn, x):
@@ -32,11 +32,6 @@ def max_all(xs):
   for x in xs[1:]:
     out = tf.maximum(out, x)
   return out
-
-
-def luma(rgb):
-  """Luma of [..., 3] as [..., 1]."""
-  return tf.reduce_sum(rgb * tf.constant(LUMA), axis=-1, keepdims=True)
 
 
 def to_channels(rgb, channels: int):
