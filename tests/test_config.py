@@ -361,10 +361,10 @@ ADDED_FIELDS = {
     "data.real_validation_dir": "", "data.data_service_address": "", "data.data_service_on_loss": "local",
     "data.data_service_lookahead": 32, "data.data_service_timeout": 60.0, "data.crop_box": False,
     "data.crop_ascent_em": (0.68, 0.8), "data.crop_descent_em": (0.18, 0.28), "data.shear_right_only": False,
-    "data.shear_probability": 1.0, "data.italic_probability": -1.0, "data.low_res_noise": (0.0, 0.0),
-    "data.low_res_noise_after_contrast": False, "data.blur_at_low_res": False, "model.angle_pool": "average",
-    "model.angle_branch": (), "train.init_from": "", "train.trainable": "", "train.log_indices": False,
-    "train.deterministic": False,
+    "data.shear_probability": 1.0, "data.italic_probability": -1.0, "data.downscale_factor": (2.0, 2.0),
+    "data.low_res_noise": (0.0, 0.0), "data.low_res_noise_after_contrast": False, "data.blur_at_low_res": False,
+    "model.angle_pool": "average", "model.angle_branch": (), "train.init_from": "", "train.trainable": "",
+    "train.log_indices": False, "train.deterministic": False,
 }
 
 
