@@ -38,21 +38,23 @@ def folder_mb(path: str) -> float:
 
 def main(argv):
   del argv
-  from ocr_tf import config_base, serving, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import assets, serving, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   shutil.rmtree(_OUT.value, ignore_errors=True)
   _, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
       serving.export_saved_model, angle_mirror=_MIRROR.value, angle_views=_VIEWS.value))
   path = os.path.join(_OUT.value, "assets", "config.json")
   with open(path, encoding="utf-8") as f:
-    config = json.load(f)
-  corpus = config["data"].get("corpus", "")
-  for name, shipped in config_base.SHIPPED_CORPORA.items():
+    saved = json.load(f)
+  config = config_lib.upgrade(saved)
+  corpus = config.data.corpus
+  for name, shipped in assets.SHIPPED_CORPORA.items():
     if corpus and os.path.isfile(corpus) and filecmp.cmp(corpus, shipped, shallow=False):
-      config["data"]["corpus"] = name
-  if config["train"].get("init_from"):
-    config["train"]["init_from"] = _NOTE.value
+      saved["data"]["corpus"] = name
+  if config.train.init_from:
+    saved["train"]["init_from"] = _NOTE.value
   with open(path, "w", encoding="utf-8") as f:
-    json.dump(config, f, indent=2, sort_keys=True, ensure_ascii=False)
+    json.dump(saved, f, indent=2, sort_keys=True, ensure_ascii=False)
     f.write("\n")
   size = folder_mb(_OUT.value)
   print(f"exported step {step} of {_WORKDIR.value} to {_OUT.value}: {size:.2f} MB")

@@ -34,12 +34,13 @@ def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
-  from ocr_tf import config_base, input_pipeline, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+  from ocr_tf import input_pipeline, train  # pylint: disable=import-outside-toplevel
 
   config = _CONFIG.value
   if config is None:
     raise app.UsageError("--config=configs/<name>.py is required")
-  config_base.validate_config(config)
+  config = config_lib.checked(config)
   strategy = train.create_strategy(config.train)
   global_batch = int(config.train.batch_size)
   generator = input_pipeline.make_generator(config.data, atlas=atlas_lib.load_atlas(config.data.atlas or None))

@@ -9,11 +9,11 @@ fixed width (384 px) that holds the longest string; trdg's follow the text.
   ocr-tf bench --config=benchmarks/trdg_comparable.py
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  config = config_base.get_config()
+  config = config_lib.get_config()
   d = config.data
   d.height, d.width, d.channels = 32, 384, 3
   d.min_length, d.max_length = 1, 20

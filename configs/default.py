@@ -9,7 +9,7 @@ colours, light-on-dark).
   ocr-tf bench --config=configs/default.py
   ocr-tf train --config=configs/default.py --workdir=/tmp/ocr_default
 
-Training (the defaults of ocr_tf.config_base): the default model (2.9M
+Training (the defaults of ocr_tf.config): the default model (2.9M
 weights), global batch 64, AdamW at 1e-3 with 1000 warmup steps and a cosine
 decay over 100k steps, evaluation on 1024 validation samples every 2000
 steps. Meant for one GPU (add --config.train.precision=mixed_float16 there).
@@ -21,8 +21,8 @@ samples/s on the live stream against 82.4 on one cached batch repeated
 (ratio 1.01, 3 alternating windows of 20 steps each).
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  return config_base.get_config()  # data, model ('default' preset) and train defaults
+  return config_lib.get_config()  # data, model ('default' preset) and train defaults

@@ -14,12 +14,12 @@ that they make samples faster than the GPUs use them. Not run on GPUs yet, so
 its speed and what it reaches are not measured.
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  config = config_base.get_config()
-  config.model = config_base.model_config("large")
+  config = config_lib.get_config()
+  config.model = config_lib.model_config("large")
   t = config.train
   t.steps = 200_000
   t.batch_size = 256

@@ -22,13 +22,13 @@ cores a step runs at about 2 samples/s. Not trained to the end yet, so what
 it reaches is not measured.
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  config = config_base.get_config()
+  config = config_lib.get_config()
   d = config.data
-  d.charset = config_base.ALNUM
+  d.charset = config_lib.ALNUM
   d.height, d.width, d.channels = 128, 1792, 3
   d.min_length, d.max_length = 1, 64
   d.font_px = (40.0, 40.0)

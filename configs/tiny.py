@@ -24,11 +24,11 @@ many sans-serif fonts draw (nearly) alike. With the default distribution's
 full-strength degradations the same model reached CER 0.0645 in 8500 steps.
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  config = config_base.get_config()
+  config = config_lib.get_config()
   d = config.data
   d.height, d.width, d.channels = 32, 128, 1
   d.min_length, d.max_length = 1, 8
@@ -44,7 +44,7 @@ def get_config():
   d.grain = (0.0, 0.15)
   d.blur_sigma = (0.0, 1.0)
   d.jpeg_quality = (30, 70)
-  config.model = config_base.model_config("tiny")
+  config.model = config_lib.model_config("tiny")
   config.model.widths = (16, 32, 48, 96)  # a wider last stage and text head than the preset: much better
   config.model.text_width = 128  # CER per step for about 20% more time per step
   t = config.train

@@ -72,11 +72,11 @@ averaged over three views (benchmarks/ship_model.py --angle_views=3):
 figures: MODEL_CARD.md.
 """
 
-from ocr_tf import config_base
+from ocr_tf import config as config_lib
 
 
 def get_config():
-  config = config_base.get_config()
+  config = config_lib.get_config()
   d = config.data
   d.height, d.width, d.channels = 32, 256, 1
   d.min_length, d.max_length = 1, 32
@@ -112,7 +112,7 @@ def get_config():
   d.low_res_noise = (0.0, 0.06)  # and its noise is scaled up with it ...
   d.low_res_noise_after_contrast = True  # ... at that std whatever the print contrast, as a sensor gives it
   d.jpeg_quality = (30, 80)
-  config.model = config_base.model_config("tiny")
+  config.model = config_lib.model_config("tiny")
   m = config.model
   m.stem_width = 16
   m.widths = (24, 48, 96, 128)

@@ -5,7 +5,7 @@ Run ``python -m glyph_atlas --fonts PATH [PATH ...] --out FILE.npz``; see
 Needs Pillow and fontTools; ocr_tf itself needs neither at training time.
 """
 
-from glyph_atlas.build import (DEFAULT_CHARSET, DEFAULT_PIXEL_SIZE, BuildError, Report,
-                               build_atlas, main)
+# Relative: the folder is the top-level package glyph_atlas in a checkout and ocr_tf.glyph_atlas once installed.
+from .build import DEFAULT_CHARSET, DEFAULT_PIXEL_SIZE, BuildError, Report, build_atlas, main
 
 __all__ = ["DEFAULT_CHARSET", "DEFAULT_PIXEL_SIZE", "BuildError", "Report", "build_atlas", "main"]

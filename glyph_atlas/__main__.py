@@ -1,7 +1,7 @@
-"""``python -m glyph_atlas``: see ``glyph_atlas.build.main``."""
+"""``python -m glyph_atlas`` (``python -m ocr_tf.glyph_atlas`` once installed): see ``glyph_atlas.build.main``."""
 
 import sys
 
-from glyph_atlas.build import main
+from .build import main
 
 sys.exit(main())

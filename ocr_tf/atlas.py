@@ -43,9 +43,12 @@ from typing import Iterable
 
 import numpy as np
 
+from ocr_tf import assets
+from ocr_tf.errors import atomic_write, one_line
+
 FORMAT_VERSION = 1
 
-DEFAULT_ATLAS_PATH = os.path.join(os.path.dirname(__file__), "assets", "default_atlas.npz")
+DEFAULT_ATLAS_PATH = assets.DEFAULT_ATLAS
 
 
 class AtlasError(ValueError):
@@ -159,8 +162,8 @@ def _check_dtype(key: str, arr: np.ndarray, kind: str, where: str) -> None:
     raise AtlasError(f"{where}: '{key}' has dtype {arr.dtype}, expected {'uint8' if kind == 'u1' else kind!r} kind")
 
 
-def validate(arrays: dict, where: str = "atlas") -> Atlas:
-  """Checks a dict of arrays against the format and returns an Atlas."""
+def _check_keys_and_charset(arrays: dict, where: str) -> str:
+  """Every array of the format with its dtype kind and rank, the version, the charset; returns the charset."""
   for key, (kind, ndim) in _SPEC.items():
     if key not in arrays:
       raise AtlasError(f"{where}: missing array '{key}' (has {sorted(arrays)})")
@@ -177,6 +180,11 @@ def validate(arrays: dict, where: str = "atlas") -> Atlas:
   if len(set(charset)) != len(charset):
     dup = sorted({c for c in charset if charset.count(c) > 1})
     raise AtlasError(f"{where}: charset repeats characters {''.join(dup)!r}")
+  return charset
+
+
+def _check_shapes(arrays: dict, charset: str, where: str) -> None:
+  """The glyphs' shape against the charset, every per-font and per-glyph array against the glyphs."""
   glyphs = np.asarray(arrays["glyphs"])
   num_fonts, num_chars, cell_h, cell_w = glyphs.shape
   if num_fonts < 1 or cell_h < 1 or cell_w < 1:
@@ -192,13 +200,16 @@ def validate(arrays: dict, where: str = "atlas") -> Atlas:
   for key, shape in expect.items():
     if tuple(np.shape(arrays[key])) != shape:
       raise AtlasError(f"{where}: '{key}' has shape {np.shape(arrays[key])}, expected {shape}")
-  pixel_size = int(arrays["pixel_size"])
-  baseline = int(arrays["baseline"])
+
+
+def _check_metrics(arrays: dict, boxes: np.ndarray, where: str) -> None:
+  """Pixel size, baseline, ink boxes inside their cells, finite and positive advances, ascent and descent."""
+  cell_h, cell_w = np.shape(arrays["glyphs"])[2:]
+  pixel_size, baseline = int(arrays["pixel_size"]), int(arrays["baseline"])
   if pixel_size < 4:
     raise AtlasError(f"{where}: pixel_size {pixel_size} is too small (need >= 4)")
   if not 0 <= baseline <= cell_h:
     raise AtlasError(f"{where}: baseline {baseline} outside the cell height {cell_h}")
-  boxes = np.asarray(arrays["ink_boxes"]).astype(np.int64)
   top, left, bottom, right = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
   if (np.any(top < 0) or np.any(bottom > cell_h) or np.any(top > bottom)
       or np.any(left != 0) or np.any(right < 0) or np.any(right > cell_w)):
@@ -207,29 +218,51 @@ def validate(arrays: dict, where: str = "atlas") -> Atlas:
     if not np.all(np.isfinite(arrays[key])):
       raise AtlasError(f"{where}: '{key}' has non-finite values")
   present = np.asarray(arrays["present"]).astype(bool)
-  advances = np.asarray(arrays["advances"], np.float32)
-  if np.any(advances[present] <= 0):
+  if np.any(np.asarray(arrays["advances"], np.float32)[present] <= 0):
     raise AtlasError(f"{where}: a present glyph has a non-positive advance")
   if np.any(np.asarray(arrays["ascent"]) <= 0) or np.any(np.asarray(arrays["descent"]) < 0):
     raise AtlasError(f"{where}: ascent must be > 0 and descent >= 0")
-  # Ink outside the recorded box would be drawn where the boxes say there is none.
+
+
+def _check_ink(glyphs: np.ndarray, boxes: np.ndarray, where: str) -> None:
+  """No ink outside the recorded box: it would be drawn where the boxes say there is none."""
+  cell_h, cell_w = glyphs.shape[2:]
+  top, bottom, right = boxes[..., 0], boxes[..., 2], boxes[..., 3]
   rows = np.arange(cell_h)[None, None, :, None]
   cols = np.arange(cell_w)[None, None, None, :]
   inside = ((rows >= top[..., None, None]) & (rows < bottom[..., None, None])
             & (cols < right[..., None, None]))
   if np.any(glyphs[~inside] != 0):
     raise AtlasError(f"{where}: glyph ink outside its recorded ink box")
+
+
+def validate(arrays: dict, where: str = "atlas") -> Atlas:
+  """Checks a dict of arrays against the format and returns an Atlas.
+
+  Args:
+    arrays: the arrays of an atlas file, by key (the module docstring's table).
+    where: how messages name the atlas (e.g. 'atlas file PATH').
+
+  Returns:
+    The Atlas. Raises AtlasError naming `where` and the first problem.
+  """
+  charset = _check_keys_and_charset(arrays, where)
+  _check_shapes(arrays, charset, where)
+  boxes = np.asarray(arrays["ink_boxes"]).astype(np.int64)
+  _check_metrics(arrays, boxes, where)
+  glyphs = np.asarray(arrays["glyphs"])
+  _check_ink(glyphs, boxes, where)
   return Atlas(
       charset=charset,
       font_names=tuple(str(s) for s in np.asarray(arrays["font_names"])),
       font_files=tuple(str(s) for s in np.asarray(arrays["font_files"])),
-      pixel_size=pixel_size,
-      baseline=baseline,
+      pixel_size=int(arrays["pixel_size"]),
+      baseline=int(arrays["baseline"]),
       glyphs=glyphs,
       ink_boxes=boxes.astype(np.int32),
       bearings=np.asarray(arrays["bearings"], np.float32),
-      advances=advances,
-      present=present,
+      advances=np.asarray(arrays["advances"], np.float32),
+      present=np.asarray(arrays["present"]).astype(bool),
       ascent=np.asarray(arrays["ascent"], np.float32),
       descent=np.asarray(arrays["descent"], np.float32),
   )
@@ -240,10 +273,9 @@ def save_atlas(path: str, atlas: Atlas) -> None:
   arrays = to_arrays(atlas)
   validate(arrays, where=f"atlas to write to {path}")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
-    np.savez_compressed(f, **arrays)
-  os.replace(tmp, path)
+  packed = io.BytesIO()
+  np.savez_compressed(packed, **arrays)
+  atomic_write(path, packed.getvalue())
 
 
 def to_arrays(atlas: Atlas) -> dict:
@@ -266,10 +298,6 @@ def to_arrays(atlas: Atlas) -> dict:
 
 # Atlas files are small (the default: 1.9 MB packed); a file claiming more is refused before unpacking.
 MAX_UNPACKED_BYTES = 1 << 30
-
-
-def _one_line(error: BaseException) -> str:
-  return " ".join(str(error).split())[:300]
 
 
 def load_atlas(path: str | None = None) -> Atlas:
@@ -295,7 +323,7 @@ def load_atlas(path: str | None = None) -> Atlas:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
       unpacked = sum(info.file_size for info in archive.infolist())
   except Exception as e:  # pylint: disable=broad-except  (untrusted bytes: any failure is a bad file)
-    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {_one_line(e)})") from None
+    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {one_line(e)})") from None
   if unpacked > MAX_UNPACKED_BYTES:
     raise AtlasError(f"{where}: its arrays would take {unpacked} bytes unpacked, more than the "
                      f"{MAX_UNPACKED_BYTES} an atlas may")
@@ -303,9 +331,9 @@ def load_atlas(path: str | None = None) -> Atlas:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
       arrays = {key: npz[key] for key in npz.files}
   except ValueError as e:
-    raise AtlasError(f"{where}: holds pickled objects or a malformed array ({_one_line(e)})") from None
+    raise AtlasError(f"{where}: holds pickled objects or a malformed array ({one_line(e)})") from None
   except Exception as e:  # pylint: disable=broad-except  (untrusted bytes: any failure is a bad file)
-    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {_one_line(e)})") from None
+    raise AtlasError(f"{where}: corrupt .npz ({type(e).__name__}: {one_line(e)})") from None
   return validate(arrays, where=where)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 
 class Charset:

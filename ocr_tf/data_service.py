@@ -36,9 +36,9 @@ from typing import Any, Callable, Iterator, Mapping
 from absl import logging
 import tensorflow as tf
 
-from ocr_tf.config_base import normalize_address
+from ocr_tf.config import DATA_SERVICE_ON_LOSS, normalize_address
 
-ON_LOSS = ("local", "stop")
+ON_LOSS = DATA_SERVICE_ON_LOSS  # what a lost batch does: make it here, or stop
 
 
 class DataServiceError(RuntimeError):

@@ -13,15 +13,27 @@ import ml_collections
 import tensorflow as tf
 
 from ocr_tf import atlas as atlas_lib
+from ocr_tf import config as config_lib
 from ocr_tf import synth
 
 
 def make_generator(data_config: ml_collections.ConfigDict, *, validation: bool = False,
                    atlas: atlas_lib.Atlas | None = None) -> synth.Generator:
-  """A Generator for the training stream (data.seed) or the validation stream."""
-  atlas = atlas or atlas_lib.load_atlas(data_config.atlas or None)
-  seed = data_config.validation_seed if validation else data_config.seed
-  return synth.Generator(data_config, atlas, seed)
+  """A Generator for the training stream (data.seed) or the validation stream.
+
+  Args:
+    data_config: the data block; checked here unless it is already a checked
+      one (ocr_tf.config.checked_data), so a bad value stops before the atlas loads.
+    validation: the validation stream's seed (data.validation_seed) instead of data.seed.
+    atlas: the atlas to render from; None loads data.atlas (or the shipped one).
+
+  Returns:
+    The Generator. Raises ConfigError or AtlasError with one line.
+  """
+  d = config_lib.checked_data(data_config)
+  atlas = atlas or atlas_lib.load_atlas(d.atlas or None)
+  seed = d.validation_seed if validation else d.seed
+  return synth.Generator(d, atlas, seed)
 
 
 def index_dataset(per_replica_batch: int, num_replicas: int = 1, pipeline_id: int = 0,

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ocr_tf.config_base import SHIPPED_CORPORA
+from ocr_tf.assets import SHIPPED_CORPORA
 
 # Nats a word-list word may lose to the reading and still replace it: chosen
 # on real word crops of PDF manuals that are not in the evaluation sets

@@ -22,7 +22,8 @@ from typing import Mapping
 import ml_collections
 import tensorflow as tf
 
-from ocr_tf.config_base import LOSS_NAMES, ConfigError, loss_config  # noqa: F401 (loss_config re-exported)
+from ocr_tf import config as config_lib
+from ocr_tf.config import ConfigError
 
 
 # ------------------------------------------------------------------ letter targets
@@ -167,11 +168,12 @@ def clean_loss(clean: tf.Tensor, target: tf.Tensor, kind: str = "l1") -> tf.Tens
 
 
 def _checked_weights(weights: Mapping[str, float]) -> dict[str, float]:
-  unknown = sorted(set(weights) - set(LOSS_NAMES))
+  unknown = sorted(set(weights) - set(config_lib.LOSS_NAMES))
   if unknown:
-    raise ConfigError(f"loss weights {dict(weights)!r}: unknown names {unknown}, expected {LOSS_NAMES}")
+    raise ConfigError(f"loss weights {dict(weights)!r}: unknown names {unknown}, "
+                      f"expected {config_lib.LOSS_NAMES}")
   out = {}
-  for name in LOSS_NAMES:
+  for name in config_lib.LOSS_NAMES:
     w = weights.get(name, 0.0)
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
       raise ConfigError(f"loss weight {name}={w!r}: must be a finite number >= 0")
@@ -190,9 +192,9 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
     batch: samples (image, clean, labels, label_length, angle, letter_quads, letter_mask;
       optionally source: samples with source != 0 are real images, which
       count for the CTC loss only).
-    weights: per name in LOSS_NAMES; a missing name or a 0 weight skips that
+    weights: per name in ocr_tf.config.LOSS_NAMES; a missing name or a 0 weight skips that
       loss (it is not computed and its output may be absent).
-    config: from :func:`loss_config` (weights are taken from `weights`, not from it).
+    config: from ocr_tf.config.loss_config (weights are taken from `weights`, not from it).
     targets: precomputed :func:`targets_from_batch` output (e.g. built in the
       input pipeline); built here when None, on the letter map of
       ``outputs['letters']`` (:func:`letter_map_geometry` with ``batch['image']``).
@@ -204,7 +206,7 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
     unweighted value under its name; with letters, also 'letters/heatmap',
     'letters/offset' and 'letters/size' (unweighted parts of 'letters').
   """
-  cfg = config or loss_config()
+  cfg = config or config_lib.loss_config()
   w = _checked_weights(weights)
 
   def average(per_example, weight=None):
@@ -231,5 +233,6 @@ def compute_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tens
                       + cfg.letter_size_weight * out["letters/size"])
   if w["clean"]:
     out["clean"] = average(clean_loss(outputs["clean"], batch["clean"], cfg.clean_loss), synthetic)
-  out["total"] = tf.add_n([w[name] * out[name] for name in LOSS_NAMES if name in out] or [tf.constant(0.0)])
+  out["total"] = tf.add_n([w[name] * out[name] for name in config_lib.LOSS_NAMES if name in out]
+                          or [tf.constant(0.0)])
   return out

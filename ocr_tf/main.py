@@ -16,17 +16,21 @@ r"""The ocr-tf command: thin flag parsing around the library.
 exports the final model to WORKDIR/export (not with --noexport).
 
 `--config` takes a config file, or the name of a shipped one (tiny, default,
-seed, words, multi_gpu); fields are overridden with `--config.data.max_length=20`.
+seed, words, multi_gpu: the package's ocr_tf.configs); fields are overridden
+with `--config.data.max_length=20`. `python -m ocr_tf ...` is the same command.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from ocr_tf import config as config_lib
 
 _COMMANDS = ("preview", "bench", "train", "export", "predict", "evaluate", "data-service")
 
@@ -71,10 +75,29 @@ _WORK_DIR = flags.DEFINE_string("work_dir", "", "data-service dispatcher: journa
                                 "dispatcher recovers its jobs.")
 
 
+def shipped_config_folder() -> str:
+  """The folder of the shipped config files.
+
+  Returns:
+    Run from a checkout (installed in editable mode or not), the repository's
+    configs/ folder next to ocr_tf/; else the installed package ocr_tf.configs.
+  """
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  checkout = os.path.join(root, "configs")
+  if os.path.isfile(os.path.join(root, "setup.py")) and os.path.isdir(checkout):
+    return checkout
+  try:
+    spec = importlib.util.find_spec("ocr_tf.configs")
+  except ImportError:
+    spec = None
+  if spec is not None and spec.submodule_search_locations:
+    return list(spec.submodule_search_locations)[0]
+  return checkout
+
+
 def shipped_config_path(name: str) -> str | None:
-  """configs/<name>.py of the installed package, for --config=<name>."""
-  import configs  # pylint: disable=import-outside-toplevel
-  path = os.path.join(os.path.dirname(configs.__file__), f"{name}.py")
+  """The file of the shipped config `name` ('tiny', 'default' ...), for --config=<name>; None if there is none."""
+  path = os.path.join(shipped_config_folder(), f"{name}.py")
   return path if os.path.isfile(path) else None
 
 
@@ -95,26 +118,24 @@ def _fail(message: str) -> None:
   sys.exit(2)
 
 
-def _check_config(check, block) -> None:
-  """Runs a config_base check before TensorFlow is imported: a bad value is reported in a fraction of a second."""
-  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
+def _checked(check, config):
+  """check(config) (ocr_tf.config.checked or checked_data) before TensorFlow is imported: a bad value is
+  reported in a fraction of a second, and every part of the command takes the checked config as it is."""
   try:
-    check(block)
-  except config_base.ConfigError as e:
+    return check(config)
+  except config_lib.ConfigError as e:
     _fail(str(e))
 
 
-def _generator(config):
-  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
-  d = config.data
-  _check_config(config_base.validate_data, d)
+def _generator(d: config_lib.CheckedConfig):
+  """The generator of a checked data block, on the stream --seed or --validation pick."""
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
   from ocr_tf import synth  # pylint: disable=import-outside-toplevel
   try:
     atlas = atlas_lib.load_atlas(d.atlas or None)
     seed = _SEED.value if _SEED.value is not None else (d.validation_seed if _VALIDATION.value else d.seed)
     gen = synth.Generator(d, atlas, seed)
-  except (config_base.ConfigError, atlas_lib.AtlasError) as e:
+  except (config_lib.ConfigError, atlas_lib.AtlasError) as e:
     _fail(str(e))
   for line in gen.dropped_fonts:
     logging.info("font left out for this charset: %s", line)
@@ -122,12 +143,11 @@ def _generator(config):
 
 
 def cmd_preview(config) -> None:
-  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
   if not _OUT.value:
     _fail("preview needs --out=FOLDER")
-  _check_config(config_base.validate_data, config.data)
+  data = _checked(config_lib.checked_data, config.data)
   from ocr_tf import preview  # pylint: disable=import-outside-toplevel
-  gen = _generator(config)
+  gen = _generator(data)
   files = preview.write_preview(gen, _OUT.value, _COUNT.value, _START.value,
                                 batch_size=min(_BATCH.value, _COUNT.value),
                                 log=lambda m: print(m, file=sys.stderr))
@@ -135,12 +155,11 @@ def cmd_preview(config) -> None:
 
 
 def cmd_bench(config) -> None:
-  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
-  _check_config(config_base.validate_data, config.data)
+  data = _checked(config_lib.checked_data, config.data)
   from ocr_tf import bench  # pylint: disable=import-outside-toplevel
   if _THREADS.value:
     bench.limit_threads(_THREADS.value)
-  gen = _generator(config)
+  gen = _generator(data)
   r = bench.measure(gen, _BATCH.value, _SECONDS.value, max_samples=_SAMPLES.value, warmup_batches=_WARMUP.value,
                     threads=_THREADS.value,
                     log=lambda m: print(m, file=sys.stderr))
@@ -154,16 +173,15 @@ def cmd_bench(config) -> None:
 
 
 def cmd_train(config) -> None:
-  from ocr_tf import config_base  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value:
     _fail("train needs --workdir=FOLDER")
-  _check_config(config_base.validate_config, config)
+  config = _checked(config_lib.checked, config)
   from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
   from ocr_tf import data_service, serving, train  # pylint: disable=import-outside-toplevel
   try:
     result = train.train_and_evaluate(config, _WORKDIR.value,
                                       export_fn=serving.export_saved_model if _EXPORT.value else None)
-  except (config_base.ConfigError, atlas_lib.AtlasError, train.CheckpointWriteError) as e:
+  except (config_lib.ConfigError, atlas_lib.AtlasError, train.CheckpointWriteError) as e:
     _fail(str(e))
   except data_service.DataServiceError as e:
     _fail(str(e))
@@ -176,7 +194,7 @@ def cmd_train(config) -> None:
 
 def cmd_export(config) -> None:
   del config  # the run's own config.json is used
-  from ocr_tf import config_base, serving, train  # pylint: disable=import-outside-toplevel
+  from ocr_tf import serving, train  # pylint: disable=import-outside-toplevel
   if not _WORKDIR.value or not _OUT.value:
     _fail("export needs --workdir=TRAINING_WORKDIR and --out=SAVEDMODEL_FOLDER")
   try:
@@ -186,7 +204,7 @@ def cmd_export(config) -> None:
   try:
     path, step = train.export_workdir(_WORKDIR.value, _OUT.value, functools.partial(
         serving.export_saved_model, angle_mirror=_ANGLE_MIRROR.value, angle_views=_ANGLE_VIEWS.value))
-  except config_base.ConfigError as e:
+  except config_lib.ConfigError as e:
     _fail(str(e))
   print(f"exported step {step} of {_WORKDIR.value} to {path}")
 

@@ -25,7 +25,7 @@ letter head reads the decoder level at stride ``letter_stride`` and the clean
 head its full-resolution level. :func:`decode_letters` turns the letter map
 into boxes in-graph.
 
-Presets (:func:`model_config`, defined in ocr_tf.model_config), with parameter counts for grey images and the
+Presets (``ocr_tf.config.model_config``), with parameter counts for grey images and the
 62-character default charset:
 
 * ``tiny``: about 220k parameters; trains in minutes on 2 CPU cores on
@@ -44,9 +44,8 @@ import ml_collections
 import tensorflow as tf
 
 from ocr_tf import charset as charset_lib
-from ocr_tf.config_base import ConfigError
-from ocr_tf.model_config import (ANGLE_POOLS, PRESETS, letter_map_shape, level_strides,  # noqa: F401 (re-exported)
-                                 model_config, output_strides, text_length, validate)
+from ocr_tf import config as config_lib
+from ocr_tf.config import ConfigError
 
 OUTPUT_NAMES = ("text_logits", "angle", "letters", "clean")
 LETTER_CHANNELS = 5
@@ -169,7 +168,7 @@ def _text_head(features, m: ml_collections.ConfigDict, num_classes: int):
 
 def _pooled(features, m: ml_collections.ConfigDict, prefix: str):
   """[B, C] summary of a feature map for the angle: see model.angle_pool."""
-  if m.get("angle_pool", "average") == "attention":
+  if m.angle_pool == "attention":
     x = keras.layers.Conv2D(m.angle_width, 1, activation="relu", name=f"{prefix}_local")(features)
     logits = keras.layers.Conv2D(1, 1, name=f"{prefix}_attention")(features)
     return AttentionPool(dtype="float32", name=f"{prefix}_pool")([x, logits])
@@ -179,7 +178,7 @@ def _pooled(features, m: ml_collections.ConfigDict, prefix: str):
 
 def _angle_head(features, image, m: ml_collections.ConfigDict):
   x = _pooled(features, m, "angle")
-  branch = tuple(m.get("angle_branch", ()))
+  branch = tuple(m.angle_branch)
   if branch:
     y = _conv_bn(image, branch[0], 3, 1, "angle_stem", m.bn_momentum)
     for i, width in enumerate(branch[1:]):
@@ -210,7 +209,7 @@ def build_model(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.C
   """The OCR model for images of data_cfg's height, width, channels and charset.
 
   Args:
-    model_cfg: from :func:`model_config` (possibly with fields changed).
+    model_cfg: from ocr_tf.config.model_config (possibly with fields changed).
     data_cfg: the `data` block of a config (height, width, channels, charset,
       max_length).
 
@@ -218,7 +217,7 @@ def build_model(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.C
     A functional keras.Model with input ``image`` [B, H, W, C] and a dict of
     outputs ``text_logits``, ``angle``, ``letters``, ``clean`` (module docstring).
   """
-  validate(model_cfg, data_cfg)
+  config_lib.validate(model_cfg, data_cfg)
   if data_cfg.channels not in (1, 3):
     raise ConfigError(f"data.channels={data_cfg.channels!r}: must be 1 or 3")
   num_classes = charset_lib.Charset(data_cfg.charset).num_classes
@@ -226,14 +225,14 @@ def build_model(model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.C
                       name="image")
   features = _backbone(image, model_cfg)
   decoded = _decoder(features, model_cfg)
-  letter_level = level_strides(model_cfg).index((model_cfg.letter_stride, model_cfg.letter_stride))
+  letter_level = config_lib.level_strides(model_cfg).index((model_cfg.letter_stride, model_cfg.letter_stride))
   outputs = {
       "text_logits": _text_head(features[-1], model_cfg, num_classes),
       "angle": _angle_head(features[-1], image, model_cfg),
       "letters": _letter_head(decoded[letter_level], model_cfg),
       "clean": _clean_head(decoded[0]),
   }
-  return keras.Model(inputs=image, outputs=outputs, name=f"ocr_{model_cfg.get('preset', 'custom')}")
+  return keras.Model(inputs=image, outputs=outputs, name=f"ocr_{model_cfg.preset}")
 
 
 # ------------------------------------------------------------------ letter decoding

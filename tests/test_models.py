@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import data_variant
+from ocr_tf import config as config_lib
 from ocr_tf import models
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 CHARSET = "abcdefghij"  # 10 characters + blank = 11 classes
 
@@ -22,7 +23,7 @@ def tiny_data(**changes):
 
 @pytest.fixture(scope="module")
 def tiny_model() -> keras.Model:
-  return models.build_model(models.model_config("tiny"), tiny_data())
+  return models.build_model(config_lib.model_config("tiny"), tiny_data())
 
 
 def snake_case(name: str) -> str:
@@ -42,7 +43,7 @@ def all_layers(model: keras.Model):
                                                                      (48, 64, 3, "conv", "attention", ()),
                                                                      (32, 128, 1, "lstm", "attention", (8, 12, 16))])
 def test_output_names_shapes_dtypes(height, width, channels, head, pool, branch):
-  mc = models.model_config("tiny")
+  mc = config_lib.model_config("tiny")
   mc.text_head = head
   mc.angle_pool = pool
   mc.angle_branch = branch
@@ -59,8 +60,8 @@ def test_output_names_shapes_dtypes(height, width, channels, head, pool, branch)
   for key, shape in expected.items():
     assert tuple(out[key].shape) == shape, key
     assert out[key].dtype == "float32", key
-  assert models.text_length(mc, d) == width // 4
-  assert models.letter_map_shape(mc, d) == (height // 4, width // 4)
+  assert config_lib.text_length(mc, d) == width // 4
+  assert config_lib.letter_map_shape(mc, d) == (height // 4, width // 4)
   clean = np.asarray(out["clean"])
   assert clean.min() >= 0.0 and clean.max() <= 1.0
 
@@ -75,7 +76,7 @@ def test_every_layer_named(tiny_model):
 
 
 def test_parameter_counts_of_presets():
-  tiny = models.count_params(models.build_model(models.model_config("tiny"), data_variant()))
+  tiny = models.count_params(models.build_model(config_lib.model_config("tiny"), data_variant()))
   assert 100_000 <= tiny <= 300_000, tiny
 
 
@@ -126,7 +127,7 @@ def test_attention_pool_weights_positions_by_softmax():
 ])
 def test_data_errors_name_the_field(changes, field):
   with pytest.raises(ConfigError, match=re.escape(field)):
-    models.build_model(models.model_config("tiny"), tiny_data(**changes))
+    models.build_model(config_lib.model_config("tiny"), tiny_data(**changes))
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -139,7 +140,7 @@ def test_data_errors_name_the_field(changes, field):
     ("angle_branch", (4,) * 7, "6 halvings do not divide the 32x128 image"),
 ])
 def test_model_errors_name_the_field(field, value, message):
-  mc = models.model_config("tiny")
+  mc = config_lib.model_config("tiny")
   mc[field] = value
   with pytest.raises(ConfigError, match=re.escape(message)):
     models.build_model(mc, tiny_data())
@@ -147,7 +148,7 @@ def test_model_errors_name_the_field(field, value, message):
 
 def test_unknown_preset():
   with pytest.raises(ConfigError, match="model.preset='huge'"):
-    models.model_config("huge")
+    config_lib.model_config("huge")
 
 
 def test_decode_letters_shapes_and_threshold():
