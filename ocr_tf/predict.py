@@ -34,6 +34,7 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 import tensorflow as tf
 
+from ocr_tf import assets, errors
 from ocr_tf import labels as labels_lib
 from ocr_tf import lexicon as lexicon_lib
 from ocr_tf.labels import LABELS_FILE
@@ -42,7 +43,7 @@ from ocr_tf.serving.preprocess import to_channels
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEXICON = "words"  # the shipped English word list (ocr_tf/assets/words.txt)
 # The model shipped with the package (see MODEL_CARD.md next to it).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "default_model")
+DEFAULT_MODEL = assets.DEFAULT_MODEL
 MAX_FILE_BYTES = 256 * 1024 * 1024
 _BOX_COLOR = (1.0, 0.1, 0.1, 1.0)
 
@@ -123,10 +124,6 @@ def _as_model(model: Any) -> Any:
   return load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 
-def _first_line(error: Exception) -> str:
-  message = getattr(error, "message", None) or str(error) or type(error).__name__
-  return message.strip().splitlines()[0]
-
 
 def _serve(signature, items: Sequence[bytes]) -> list[dict[str, np.ndarray] | str]:
   """Per item: its outputs (numpy, no batch axis), or an error message if the model call failed."""
@@ -136,7 +133,7 @@ def _serve(signature, items: Sequence[bytes]) -> list[dict[str, np.ndarray] | st
     return [{k: v[i] for k, v in out.items()} for i in range(len(items))]
   except tf.errors.OpError as e:
     if len(items) == 1:
-      return [f"the model failed on this image ({_first_line(e)})"]
+      return [f"the model failed on this image ({errors.one_line(e)})"]
   return [r for item in items for r in _serve(signature, [item])]
 
 
@@ -287,7 +284,7 @@ def predict_files(model_path: Any, files: Sequence[str], draw_dir: str | None = 
         try:
           pred.drawn = draw(read[i], pred, draw_dir, stems[start + i])
         except (tf.errors.OpError, OSError) as e:
-          pred = dataclasses.replace(pred, error=f"cannot draw into {draw_dir} ({_first_line(e)})")
+          pred = dataclasses.replace(pred, error=f"cannot draw into {draw_dir} ({errors.one_line(e)})")
       results.append(pred)
   return results
 

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from ocr_tf import charset as charset_lib
 from ocr_tf import labels as labels_lib
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 from ocr_tf.labels import LABELS_FILE
 from ocr_tf.serving.preprocess import fit_image
 
@@ -120,7 +120,7 @@ def load_folder(folder: str, chars: str, max_length: int, field: str = "data.rea
 def load_from_config(data_cfg: ml_collections.ConfigDict, which: str = "real_dir",
                      log: Callable[[str], None] | None = None) -> RealSet | None:
   """The RealSet of data.real_dir (or data.real_validation_dir); None when the field is empty."""
-  folder = data_cfg.get(which, "")
+  folder = data_cfg[which]
   if not folder:
     return None
   real = load_folder(folder, data_cfg.charset, int(data_cfg.max_length), field=f"data.{which}", log=log)
@@ -219,7 +219,7 @@ def training_source(generator, data_cfg: ml_collections.ConfigDict,
                     log: Callable[[str], None] | None = None):
   """The generator itself, or a MixedSource when data.real_dir and data.real_ratio ask for real images."""
   real = load_from_config(data_cfg, "real_dir", log=log)
-  ratio = float(data_cfg.get("real_ratio", 0.0))
+  ratio = float(data_cfg.real_ratio)
   if real is None or ratio <= 0:
     return generator
   if log:

@@ -245,7 +245,7 @@ def test_config_files_load_and_validate_without_tensorflow():
   """The CLI checks a config before it imports TensorFlow, so a bad value is reported at once."""
   code = textwrap.dedent("""\
       import glob, importlib, os, sys
-      from ocr_tf import assets, config_base, errors, model_config
+      from ocr_tf import assets, config_base, errors
       from ocr_tf import config as config_lib
       names = sorted(os.path.basename(p)[:-3] for p in glob.glob("configs/*.py") if not p.endswith("__init__.py"))
       for name in names:

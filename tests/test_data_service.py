@@ -18,7 +18,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, one_line
-from ocr_tf import config_base, data_service, train
+from ocr_tf import config as config_lib
+from ocr_tf import data_service, train
 from test_train import subprocess_env  # noqa: F401  pylint: disable=unused-import
 
 UNSHARE = shutil.which("unshare")
@@ -88,13 +89,13 @@ def test_ordered_stream_starts_at_a_later_unit_and_drops_older_ones():
                                         ("localhost", False), ("http://h:1", False), ("h:0", False),
                                         (":5050", False), ("h:99999", False)])
 def test_address_check(address, ok):
-  config = config_base.get_config()
+  config = config_lib.get_config()
   config.data.data_service_address = address
   if ok:
-    config_base.validate_data(config.data)
+    config_lib.validate_data(config.data)
   else:
-    with pytest.raises(config_base.ConfigError) as e:
-      config_base.validate_data(config.data)
+    with pytest.raises(config_lib.ConfigError) as e:
+      config_lib.validate_data(config.data)
     one_line(e, "data.data_service_address")
 
 

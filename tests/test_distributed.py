@@ -13,6 +13,7 @@ import sys
 import tensorflow as tf
 
 from conftest import ROOT
+from ocr_tf import config as config_lib
 from ocr_tf import input_pipeline, train
 from test_train import FAST, METRIC_KEYS, cli_args, event_values, run_script, subprocess_env, tiny_config  # noqa: F401,F811  pylint: disable=unused-import
 
@@ -35,7 +36,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, subprocess_env):  # noq
       try:
         train.train_and_evaluate(tiny_config(num_cpu_devices=2, batch_size=7), sys.argv[2] + "/odd")
         odd = None
-      except config_base.ConfigError as e:
+      except config_lib.ConfigError as e:
         odd = str(e)
       config = tiny_config(num_cpu_devices=2, steps=2)
       config.train.loss.weights.clean = 0.0

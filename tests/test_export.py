@@ -19,6 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 import configs.tiny
+from ocr_tf import config as config_lib
 from ocr_tf import input_pipeline, metrics, models, serving
 
 H, W, C = 32, 128, 1
@@ -28,7 +29,7 @@ NUM_IMAGES = 4
 def tiny_config() -> ml_collections.ConfigDict:
   """configs/tiny.py with the tiny model preset as config.model."""
   config = configs.tiny.get_config()
-  config.model = models.model_config("tiny")
+  config.model = config_lib.model_config("tiny")
   return config
 
 
@@ -483,7 +484,7 @@ def test_larger_image_is_resized_and_boxes_scale_back(loaded, samples):
 def test_fine_tuning_starts_from_an_exported_model(model, config, saved, tmp_path):
   """train.init_from takes a SavedModel folder (its variables and assets/config.json), e.g. the shipped model."""
   from ocr_tf import train  # pylint: disable=import-outside-toplevel
-  from ocr_tf.config_base import ConfigError  # pylint: disable=import-outside-toplevel
+  from ocr_tf.config import ConfigError  # pylint: disable=import-outside-toplevel
   same = models.build_model(config.model, config.data)
   assert train.init_weights(same, saved, config.model) == os.path.join(saved, "variables", "variables")
   for a, b in zip(same.weights, model.weights):

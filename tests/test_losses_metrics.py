@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import data_variant
+from ocr_tf import config as config_lib
 from ocr_tf import losses, metrics, models
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 CHARSET = "abcdefghij"
 H, W, L = 32, 128, 8
@@ -49,14 +50,14 @@ def hand_batch(channels: int = 1) -> dict:
 
 @pytest.fixture(scope="module")
 def configs():
-  return models.model_config("tiny"), data_variant(charset=CHARSET)
+  return config_lib.model_config("tiny"), data_variant(charset=CHARSET)
 
 
 @pytest.fixture(scope="module")
 def geometry(configs):
   """(letter map shape, stride) of the configs' model: what targets_from_batch takes."""
   model_cfg, data_cfg = configs
-  return models.letter_map_shape(model_cfg, data_cfg), model_cfg.letter_stride
+  return config_lib.letter_map_shape(model_cfg, data_cfg), model_cfg.letter_stride
 
 
 def logits_from_targets(t: dict) -> tf.Tensor:
@@ -129,19 +130,19 @@ def random_outputs(seed: int = 0) -> dict:
 
 
 def test_losses_finite_and_positive():
-  out = losses.compute_losses(random_outputs(), hand_batch(), losses.loss_config().weights)
+  out = losses.compute_losses(random_outputs(), hand_batch(), config_lib.loss_config().weights)
   assert set(out) == {"ctc", "angle", "letters", "clean", "total", "letters/heatmap", "letters/offset",
                       "letters/size"}
   for key, value in out.items():
     v = float(value)
     assert np.isfinite(v) and v > 0, (key, v)
-  w = losses.loss_config().weights
-  expected = sum(w[k] * float(out[k]) for k in losses.LOSS_NAMES)
+  w = config_lib.loss_config().weights
+  expected = sum(w[k] * float(out[k]) for k in config_lib.LOSS_NAMES)
   np.testing.assert_allclose(float(out["total"]), expected, rtol=1e-5)
 
 
 def test_bce_clean_loss():
-  cfg = losses.loss_config()
+  cfg = config_lib.loss_config()
   cfg.clean_loss = "bce"
   out = losses.compute_losses(random_outputs(), hand_batch(), {"clean": 1.0}, config=cfg)
   assert np.isfinite(float(out["clean"])) and float(out["clean"]) > 0
@@ -195,7 +196,7 @@ def test_gradient_steps_reduce_the_loss(configs, geometry):
   model = models.build_model(model_cfg, data_cfg)
   batch = hand_batch()
   targets = losses.targets_from_batch(batch, *geometry)
-  weights = losses.loss_config().weights
+  weights = config_lib.loss_config().weights
   optimizer = keras.optimizers.Adam(3e-3)
 
   @tf.function
@@ -209,7 +210,7 @@ def test_gradient_steps_reduce_the_loss(configs, geometry):
   history = [{k: float(v) for k, v in step().items()} for _ in range(10)]
   assert all(np.isfinite(h["total"]) for h in history)
   assert history[-1]["total"] < 0.8 * history[0]["total"], [h["total"] for h in history]
-  for key in losses.LOSS_NAMES:
+  for key in config_lib.LOSS_NAMES:
     assert history[-1][key] < history[0][key], (key, history[0][key], history[-1][key])
 
 

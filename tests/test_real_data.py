@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 
 import configs.tiny
-from ocr_tf import config_base, input_pipeline, losses, models, real_data, serving, train
-from ocr_tf.config_base import ConfigError
+from ocr_tf import config as config_lib
+from ocr_tf import input_pipeline, losses, models, real_data, serving, train
+from ocr_tf.config import ConfigError
 
 TEXTS = ["Hello", "w0rld", "A", "xyz12", "QQ", "tf"]
 
@@ -164,7 +165,7 @@ def test_config_errors(changes, expected, folder, tmp_path):
   expected = expected.replace("FOLDER", folder).replace("EMPTY", str(tmp_path))
   config.data.update(changes)
   with pytest.raises(ConfigError) as e:
-    config_base.validate_config(config)
+    config_lib.validate_config(config)
   assert str(e.value) == expected or str(e.value).startswith(expected), str(e.value)
 
 

@@ -17,7 +17,7 @@ from ocr_tf import atlas as atlas_lib
 from ocr_tf import charset as charset_lib
 from ocr_tf.synth import filters, noise, ops
 from ocr_tf import synth
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 NUM_TINY = 200
 NUM_SEED = 50

@@ -23,8 +23,9 @@ from tensorflow.core.util import event_pb2
 
 import configs.tiny
 from conftest import ROOT, one_line
-from ocr_tf import config_base, train
-from ocr_tf.config_base import ConfigError
+from ocr_tf import config as config_lib
+from ocr_tf import train
+from ocr_tf.config import ConfigError
 
 # Small runs: batch 8, one validation batch, no periodic work unless a test asks.
 FAST = {"steps": 1, "batch_size": 8, "warmup_steps": 0, "log_every": 1, "eval_every": 0,
@@ -65,7 +66,8 @@ tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(2)
 import numpy as np
 import configs.tiny
-from ocr_tf import config_base, input_pipeline, train
+from ocr_tf import config as config_lib
+from ocr_tf import input_pipeline, train
 
 FAST = json.loads(sys.argv[1])
 
@@ -102,7 +104,7 @@ def cli_args(workdir: str, **train_changes) -> list[str]:
 def test_shipped_configs_are_valid(name):
   module = __import__(f"configs.{name}", fromlist=["get_config"])
   config = module.get_config()
-  config_base.validate_config(config)
+  config_lib.validate_config(config)
   assert "ocr-tf train --config=configs/" in module.__doc__
 
 
@@ -181,7 +183,7 @@ def test_all_loss_weights_zero_is_an_error():
   for name in config.train.loss.weights:
     config.train.loss.weights[name] = 0.0
   with pytest.raises(ConfigError) as e:
-    config_base.validate_config(config)
+    config_lib.validate_config(config)
   one_line(e, "train.loss.weights", "at least one weight must be > 0")
 
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import collections
-import copy
 import functools
 
 import ml_collections
@@ -22,8 +21,9 @@ import tensorflow as tf
 
 from ocr_tf import atlas as atlas_lib
 from ocr_tf import charset as charset_lib
-from ocr_tf import config_base
-from ocr_tf.config_base import ConfigError, validate_data
+from ocr_tf import assets
+from ocr_tf import config as config_lib
+from ocr_tf.config import ConfigError
 import ocr_tf.synth.degrade as degrade
 import ocr_tf.synth.draws as draws
 import ocr_tf.synth.geometry as geometry
@@ -99,17 +99,17 @@ def _text_rules(d: ml_collections.ConfigDict) -> text_lib.TextRules:
   return text_lib.TextRules(
       max_length=int(d.max_length), min_length=int(d.min_length), corpus_probability=float(d.corpus_probability),
       upper_probability=float(d.corpus_upper_probability), title_probability=float(d.corpus_title_probability),
-      frequent_probability=float(d.get("frequent_probability", 0.0)),
-      digits_probability=float(d.get("digits_probability", 0.0)), digits_length=tuple(d.get("digits_length", (1, 6))),
-      short_probability=float(d.get("short_probability", 0.0)), short_length=tuple(d.get("short_length", (1, 4))))
+      frequent_probability=float(d.frequent_probability),
+      digits_probability=float(d.digits_probability), digits_length=tuple(d.digits_length),
+      short_probability=float(d.short_probability), short_length=tuple(d.short_length))
 
 
 def _text_tables(d: ml_collections.ConfigDict, charset: charset_lib.Charset, rules: text_lib.TextRules):
   corpus = frequent = None
   if d.corpus:
-    corpus = charset_lib.load_corpus(config_base.corpus_path(d.corpus), d.corpus_mode, charset, rules.max_length)
+    corpus = charset_lib.load_corpus(assets.corpus_path(d.corpus), d.corpus_mode, charset, rules.max_length)
   if rules.frequent_probability > 0:
-    frequent = charset_lib.load_counts(config_base.corpus_path(d.frequent_words), charset, rules.max_length)
+    frequent = charset_lib.load_counts(assets.corpus_path(d.frequent_words), charset, rules.max_length)
   return text_lib.text_tables(charset, rules, corpus, frequent)
 
 
@@ -117,7 +117,7 @@ class Generator:
   """Makes samples for one data config, atlas and seed.
 
   Args:
-    data_config: the `data` block of a config (see ocr_tf.config_base).
+    data_config: the `data` block of a config (see ocr_tf.config).
     atlas: a loaded atlas; its fonts that lack a charset character are left out.
     seed: the stream's seed (data.seed for training, data.validation_seed for
       evaluation).
@@ -125,8 +125,7 @@ class Generator:
 
   def __init__(self, data_config: ml_collections.ConfigDict, atlas: atlas_lib.Atlas, seed: int,
                programs: ProgramCache = PROGRAMS):
-    validate_data(data_config)
-    self.config = d = copy.deepcopy(data_config)  # later changes to the caller's config do not reach it
+    self.config = d = config_lib.checked_data(data_config)  # frozen: later changes to the caller's config do not reach it
     try:
       self.atlas, self.dropped_fonts = atlas.subset(d.charset)
     except atlas_lib.AtlasError as e:
@@ -134,7 +133,7 @@ class Generator:
     self.seed = int(seed)
     self.charset = charset_lib.Charset(d.charset)
     self.H, self.W, self.C, self.L = int(d.height), int(d.width), int(d.channels), int(d.max_length)
-    self.italic_fonts, self.font_cdf = _font_cdf(self.atlas.font_names, float(d.get("italic_probability", -1.0)))
+    self.italic_fonts, self.font_cdf = _font_cdf(self.atlas.font_names, float(d.italic_probability))
     self.glyphs = layout_lib.glyphs(self.atlas)
     spec_lib.check_fit(d, self.atlas)
     self.spec = spec_lib.make_spec(d, self.glyphs, self.atlas)

@@ -16,7 +16,7 @@ import ml_collections
 import tensorflow as tf
 
 from ocr_tf import atlas as atlas_lib
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 import ocr_tf.synth.layout as layout_lib
 
 
@@ -57,8 +57,8 @@ class Spec:
 def make_spec(d: ml_collections.ConfigDict, g: layout_lib.Glyphs, a: atlas_lib.Atlas) -> Spec:
   """The Spec of data config d with the glyphs of atlas a (already reduced to d's charset)."""
   down = d.downscale_probability > 0
-  low_noise = float(d.get("low_res_noise", (0.0, 0.0))[1]) > 0 and down
-  blur_low = bool(d.get("blur_at_low_res", False)) and down
+  low_noise = float(d.low_res_noise[1]) > 0 and down
+  blur_low = bool(d.blur_at_low_res) and down
   max_sigma = d.blur_sigma[1] * (float(d.downscale_factor[1]) if blur_low else 1.0)
   spacing_max_px = d.spacing_em[1] * g.pixel_size
   return Spec(
@@ -76,8 +76,8 @@ def make_spec(d: ml_collections.ConfigDict, g: layout_lib.Glyphs, a: atlas_lib.A
       blur_radius=int(math.ceil(2.5 * max_sigma)), blur_at_low_res=blur_low,
       illumination=d.illumination_probability > 0, downscale=down,
       resample=tuple(d.downscale_factor) != (2.0, 2.0) or low_noise, low_res_noise=low_noise,
-      noise_after_contrast=bool(d.get("low_res_noise_after_contrast", False)), jpeg=d.jpeg_probability > 0,
-      crop_box=bool(d.get("crop_box", False)), random_position=d.position == "random")
+      noise_after_contrast=bool(d.low_res_noise_after_contrast), jpeg=d.jpeg_probability > 0,
+      crop_box=bool(d.crop_box), random_position=d.position == "random")
 
 
 _RANGES = ("font_px", "margins_px", "spacing_em", "paper_level", "ink_level", "background_noise",
@@ -94,11 +94,11 @@ def knob_values(d: ml_collections.ConfigDict) -> dict:
   k = {name: tuple(float(v) for v in d[name]) for name in _RANGES}
   k.update({name: float(d[name]) for name in _VALUES})
   hi = float(d.max_shear)
-  k.update(shear=(0.0 if d.get("shear_right_only", False) else -hi, hi),
-           shear_probability=float(d.get("shear_probability", 1.0)),
-           low_res_noise=tuple(float(v) for v in d.get("low_res_noise", (0.0, 0.0))),
-           crop_ascent_em=tuple(float(v) for v in d.get("crop_ascent_em", (0.68, 0.8))),
-           crop_descent_em=tuple(float(v) for v in d.get("crop_descent_em", (0.18, 0.28))))
+  k.update(shear=(0.0 if d.shear_right_only else -hi, hi),
+           shear_probability=float(d.shear_probability),
+           low_res_noise=tuple(float(v) for v in d.low_res_noise),
+           crop_ascent_em=tuple(float(v) for v in d.crop_ascent_em),
+           crop_descent_em=tuple(float(v) for v in d.crop_descent_em))
   return k
 
 

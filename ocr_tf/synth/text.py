@@ -20,7 +20,7 @@ ITALIC = re.compile(r"italic|oblique", re.IGNORECASE)  # font names of data.ital
 
 @dataclasses.dataclass(frozen=True)
 class TextRules:
-  """The text fields of a data config (see ocr_tf.config_base.data_config)."""
+  """The text fields of a data config (see ocr_tf.config.data_config)."""
   max_length: int
   min_length: int
   corpus_probability: float = 0.0

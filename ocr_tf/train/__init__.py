@@ -42,8 +42,8 @@ re-exported here.
 
 from __future__ import annotations
 
-from ocr_tf.config_base import ConfigError
-from ocr_tf.train.checkpoints import (SHIPPED_MODEL, CheckpointWriteError, ExportFn, checkpoint_candidates,
+from ocr_tf.config import ConfigError
+from ocr_tf.train.checkpoints import (CheckpointWriteError, ExportFn, checkpoint_candidates,
                                       export_workdir, init_checkpoint, init_weights, restore_latest,
                                       restore_newest_readable, save_checkpoint)
 from ocr_tf.train.loop import REAL_METRICS, train_and_evaluate
@@ -59,7 +59,7 @@ from ocr_tf.train.summaries import summary_images, summary_scalar, summary_text,
 
 __all__ = [
     "CHECKPOINT_DIR", "CONFIG_FILE", "INDEX_LOG", "METRICS_FILE", "MODEL_FIELDS", "REAL_METRICS",
-    "RESUMABLE_DATA_FIELDS", "RESUMABLE_TRAIN_FIELDS", "SHIPPED_MODEL", "CheckpointWriteError", "ConfigError",
+    "RESUMABLE_DATA_FIELDS", "RESUMABLE_TRAIN_FIELDS", "CheckpointWriteError", "ConfigError",
     "ExportFn", "IndexLog", "TrainState", "WarmupCosine", "check_workdir", "checkpoint_candidates",
     "compute_gradients", "create_optimizer", "create_strategy", "create_train_state", "distributed_step",
     "eval_step", "evaluate", "export_workdir", "freeze", "init_checkpoint", "init_weights", "is_chief",

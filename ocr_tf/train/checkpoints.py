@@ -19,13 +19,13 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from ocr_tf import models
-from ocr_tf.config_base import ConfigError
+from ocr_tf import assets, errors, models
+from ocr_tf import config as config_lib
+from ocr_tf.config import ConfigError
 from ocr_tf.train.rundir import CHECKPOINT_DIR, CONFIG_FILE, config_json, flatten, load_run_config
 from ocr_tf.train.state import TrainState
 
 # The model shipped in the package (train.init_from='shipped').
-SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "default_model")
 
 ExportFn = Callable[[keras.Model, ml_collections.ConfigDict, str], Any]
 
@@ -33,10 +33,6 @@ ExportFn = Callable[[keras.Model, ml_collections.ConfigDict, str], Any]
 class CheckpointWriteError(RuntimeError):
   """A checkpoint could not be written; the message names the folder, the cause and the intact one."""
 
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip()
-  return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 # ------------------------------------------------------------------ the run's own checkpoints
@@ -51,7 +47,7 @@ def checkpoint_candidates(checkpoint_dir: str) -> list[str]:
       listed = [os.path.join(checkpoint_dir, os.path.basename(p)) for p in ckpt_state.all_model_checkpoint_paths]
   except (tf.errors.OpError, ValueError) as e:  # an unreadable state file: fall back to the files
     logging.warning("%s/checkpoint is unreadable (%s); looking at the checkpoint files", checkpoint_dir,
-                    _first_line(e))
+                    errors.one_line(e))
   on_disk = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(checkpoint_dir, "ckpt-*.index"))]
   number = lambda p: int(p.rsplit("-", 1)[1]) if p.rsplit("-", 1)[1].isdigit() else -1
   return sorted(set(listed) | set(on_disk), key=number, reverse=True)
@@ -71,8 +67,8 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, checkpoint_dir: str
       status = checkpoint.restore(path)
       (status.expect_partial() if partial else status).assert_existing_objects_matched()
     except Exception as e:  # pylint: disable=broad-except  (a damaged file fails in many ways, IndexError among them)
-      problems.append(f"{os.path.basename(path)}: {_first_line(e)}")
-      logging.warning("checkpoint %s is unreadable (%s); falling back to the previous one", path, _first_line(e))
+      problems.append(f"{os.path.basename(path)}: {errors.one_line(e)}")
+      logging.warning("checkpoint %s is unreadable (%s); falling back to the previous one", path, errors.one_line(e))
       continue
     if problems:
       logging.warning("restored %s after skipping %d unreadable checkpoint(s)", path, len(problems))
@@ -99,7 +95,7 @@ def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> str:
     previous = manager.latest_checkpoint
     kept = f"the previous checkpoint {previous} is intact" if previous else "there is no previous checkpoint"
     raise CheckpointWriteError(
-        f"cannot write the checkpoint of step {step} to {manager.directory} ({_first_line(e)}); {kept}. "
+        f"cannot write the checkpoint of step {step} to {manager.directory} ({errors.one_line(e)}); {kept}. "
         f"Free space or make the folder writable, then run the same command to resume") from None
 
 
@@ -129,10 +125,10 @@ def _source_config(path: str) -> ml_collections.ConfigDict | None:
   for candidate in (os.path.join(root, CONFIG_FILE), os.path.join(root, "assets", CONFIG_FILE)):
     try:
       with tf.io.gfile.GFile(candidate) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        return config_lib.upgrade(json.load(f))
     except tf.errors.NotFoundError:
       continue
-    except (ValueError, TypeError, tf.errors.OpError):
+    except (ValueError, TypeError, tf.errors.OpError, ConfigError):
       return None
   return None
 
@@ -141,7 +137,7 @@ def init_checkpoint(source: str) -> str | None:
   """The checkpoint prefix init_from names: a workdir's newest, a checkpoints/ folder's newest, a prefix, or the
   variables of an exported SavedModel (ocr-tf export; 'shipped' names the model shipped in the package)."""
   if source == "shipped":
-    source = SHIPPED_MODEL
+    source = assets.DEFAULT_MODEL
   saved = os.path.join(source, "variables", "variables")
   if tf.io.gfile.exists(os.path.join(source, "saved_model.pb")) and tf.io.gfile.exists(saved + ".index"):
     return saved
@@ -201,7 +197,7 @@ def init_weights(model: keras.Model, source: str, model_config: ml_collections.C
       return path
     except (AssertionError, ValueError, tf.errors.OpError) as e:
       model.set_weights(initial)  # a failed restore may have set some of them
-      mismatch += f" ({_first_line(e)[:200]})"
+      mismatch += f" ({errors.one_line(e)[:200]})"
   if src_config is None:
     raise ConfigError(mismatch)
   try:

@@ -24,8 +24,9 @@ import tensorflow as tf
 from absl import logging
 
 from ocr_tf import atlas as atlas_lib
-from ocr_tf import config_base, input_pipeline, models, real_data, synth
-from ocr_tf.config_base import ConfigError
+from ocr_tf import config as config_lib
+from ocr_tf import input_pipeline, models, real_data, synth
+from ocr_tf.config import ConfigError
 from ocr_tf.train.checkpoints import ExportFn, init_weights, restore_latest, save_checkpoint
 from ocr_tf.train.rundir import (CHECKPOINT_DIR, IndexLog, append_metrics, check_workdir, index_log_path,
                                  keep_metrics_up_to, save_config)
@@ -128,7 +129,7 @@ class Run:
     start_step, restored = restore_latest(self.state, os.path.join(self.workdir, CHECKPOINT_DIR))
     if restored is not None:
       logging.info("restored %s at step %d", restored, start_step)
-    elif t.get("init_from", ""):
+    elif t.init_from:
       logging.info("initial model weights from %s", init_weights(self.state.model, t.init_from, self.config.model))
     logging.info("model %s: %d weights", self.state.model.name, models.count_params(self.state.model))
     return start_step, restored
@@ -175,13 +176,13 @@ class Run:
     """Trains from self.step to `steps`, logging, checkpointing and evaluating at the configured intervals."""
     t, step = self.config.train, self.step
     logging.info("training from step %d to %d (sample index %d on)", step, steps, step * self.global_batch)
-    if self.config.data.get("data_service_address", ""):
+    if self.config.data.data_service_address:
       logging.info("samples made by the tf.data service at %s", self.config.data.data_service_address)
     iterator = iter(train_inputs(self.strategy, self.sources.training, self.global_batch, step, self.config.data))
     self.train_fn.get_concrete_function(iterator.element_spec)  # traced while the first batches are made
     window, began = Window(), time.perf_counter()
     index_log = (IndexLog(index_log_path(self.workdir, self.chief, task_name(self.strategy)), step)
-                 if t.get("log_indices", False) else None)
+                 if t.log_indices else None)
     while step < steps:
       tick = time.perf_counter()
       batch = next_batch(iterator)
@@ -237,7 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains to config.train.steps in workdir (resuming from its newest checkpoint), evaluates, exports.
 
   Args:
-    config: a full config (data, model, train blocks; see ocr_tf.config_base).
+    config: a full config (data, model, train blocks; see ocr_tf.config).
     workdir: where checkpoints, TensorBoard events, config.json and
       metrics.jsonl go; running again with the same command resumes.
     export_fn: called at the end as ``export_fn(model, config, export_dir)``
@@ -254,9 +255,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     ConfigError: an invalid field, a batch that does not split over the
       replicas, or a workdir holding a run with another config (one line).
   """
-  config_base.validate_config(config)
+  config = config_lib.checked(config)
   check_workdir(config, workdir)
-  if config.train.get("deterministic", False):
+  if config.train.deterministic:
     tf.config.experimental.enable_op_determinism()  # for the whole process: it cannot be switched off
   run, steps = Run(config, workdir, create_strategy(config.train)), config.train.steps
   if run.step < steps:

@@ -18,8 +18,9 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from ocr_tf import config_base
-from ocr_tf.config_base import ConfigError
+from ocr_tf import config as config_lib
+from ocr_tf import files
+from ocr_tf.config import ConfigError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -73,7 +74,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   free = {f"train.{name}" for name in RESUMABLE_TRAIN_FIELDS} | {f"data.{name}" for name in RESUMABLE_DATA_FIELDS}
   missing = "<absent>"
   # A field added to ocr_tf after the run started is absent there: it matches when it keeps its default.
-  defaults = flatten(config_json(config_base.get_config()))
+  defaults = flatten(config_json(config_lib.get_config()))
   diffs = sorted(k for k in saved.keys() | current.keys()
                  if k not in free and saved.get(k, defaults.get(k, missing)) != current.get(k, missing))
   if diffs:
@@ -91,9 +92,7 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   if tf.io.gfile.exists(path):
     return
   tf.io.gfile.makedirs(workdir)
-  with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
-  tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+  files.atomic_write(path, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -103,11 +102,10 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     raise ConfigError(f"{path}: not found (is {workdir} a training workdir?)")
   try:
     with tf.io.gfile.GFile(path) as f:
-      config = ml_collections.ConfigDict(json.load(f))
+      raw = json.load(f)
   except (ValueError, TypeError, tf.errors.OpError) as e:
     raise ConfigError(f"{path}: unreadable config ({type(e).__name__}: {e})") from None
-  config_base.validate_config(config)
-  return config
+  return config_lib.checked(config_lib.upgrade(raw))
 
 
 # ------------------------------------------------------------------ metrics.jsonl
@@ -139,9 +137,7 @@ def keep_metrics_up_to(workdir: str, step: int, write: bool) -> list[dict]:
   kept = [r for r in records if r["step"] <= step]
   path = os.path.join(workdir, METRICS_FILE)
   if write and tf.io.gfile.exists(path) and len(kept) != len(records):
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-      f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    files.atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
   return kept
 
 
@@ -177,9 +173,7 @@ class IndexLog:
           head = line.split("\t", 1)[0]
           if line.endswith("\n") and head.isdigit() and int(head) <= start_step:
             kept.append(line)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-      f.write("".join(kept))
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    files.atomic_write(path, "".join(kept))
     self._file = open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
 
   def write(self, step: int, indices: np.ndarray) -> None:

@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from ocr_tf import models
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 
 @keras.saving.register_keras_serializable(package="ocr_tf")
@@ -106,7 +106,7 @@ def create_train_state(config: ml_collections.ConfigDict, strategy: tf.distribut
   keras.utils.set_random_seed(int(config.train.seed))
   with strategy.scope():
     model = models.build_model(config.model, config.data)
-    freeze(model, config.train.get("trainable", ""))
+    freeze(model, config.train.trainable)
     optimizer = create_optimizer(config.train, model)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)

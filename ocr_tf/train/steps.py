@@ -40,7 +40,7 @@ def train_inputs(strategy: tf.distribute.Strategy, generator: synth.Generator, g
   With data_cfg.data_service_address set, the same batches come from a
   tf.data service in the same order (see ocr_tf.data_service).
   """
-  address = data_cfg.get("data_service_address", "") if data_cfg is not None else ""
+  address = data_cfg.data_service_address if data_cfg is not None else ""
 
   def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
     local = input_pipeline.build_inputs(generator, global_batch, start_step, ctx).map(model_fields)

@@ -15,7 +15,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from ocr_tf.config_base import ConfigError
+from ocr_tf.config import ConfigError
 
 
 def _tf_config_cluster() -> dict | None:
