@@ -93,7 +93,6 @@ the whole measurement of that config. The exit status is 1 if any check fails.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import math
 import os
@@ -195,27 +194,16 @@ def line_angle(points: np.ndarray) -> float:
 # ------------------------------------------------------------ twin renders
 
 def twin_generator(gen, synth):
-  """A Generator whose charset is followed by an inkless copy of every character.
+  """A grey Generator on the inkless twins of its atlas (ocr_tf.atlas.inkless_twins), and the twins' id offset.
 
-  The copies keep their character's advance, bearing and ink box, so pointing
-  some letters at their copies keeps layout, affine and quads, and leaves only
-  the other letters' ink. The image is grey and the degradations that are
-  switched by a probability or a weight are off: the clean target and the quads
-  do not depend on them (checked: the quads must come out equal).
+  The degradations that are switched by a probability or a weight are off:
+  the clean target and the quads do not depend on them (checked: the quads
+  must come out equal).
   """
-  sub = gen.atlas
-  k = len(sub.charset)
-  twins = "".join(chr(0x100 + j) for j in range(k))
-  if set(twins) & set(sub.charset):
-    twins = "".join(chr(0x10000 + j) for j in range(k))
-  doubled = lambda a: np.concatenate([a, a], axis=1)
-  atlas = dataclasses.replace(
-      sub, charset=sub.charset + twins,
-      glyphs=np.concatenate([sub.glyphs, np.zeros_like(sub.glyphs)], axis=1),
-      ink_boxes=doubled(sub.ink_boxes), bearings=doubled(sub.bearings),
-      advances=doubled(sub.advances), present=doubled(sub.present))
+  from ocr_tf import atlas as atlas_lib  # pylint: disable=import-outside-toplevel
+  atlas, k = atlas_lib.inkless_twins(gen.atlas)
   d = ml_collections.ConfigDict(gen.config.to_dict())
-  d.charset = sub.charset + twins
+  d.charset = atlas.charset
   d.channels = 1
   d.grain = (0.0, 0.0)
   for field in ("morph_probability", "blur_probability", "illumination_probability",

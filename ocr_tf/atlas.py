@@ -138,6 +138,25 @@ class Atlas:
     return sub, dropped
 
 
+def inkless_twins(atlas: Atlas) -> tuple[Atlas, int]:
+  """The atlas with an inkless twin of every character after its charset, and the twins' id offset.
+
+  A twin has its character's advance, bearing and ink box but no pixels, so a
+  sample whose labels point some letters at their twins keeps the very same
+  layout, affine and quads while only the other letters leave ink: what the
+  geometry tests and benchmarks/correctness.py measure each letter's ink with.
+  """
+  k = len(atlas.charset)
+  twins = "".join(chr(0x100 + j) for j in range(k))
+  if set(twins) & set(atlas.charset):
+    twins = "".join(chr(0x10000 + j) for j in range(k))
+  doubled = lambda a: np.concatenate([a, a], axis=1)
+  return dataclasses.replace(
+      atlas, charset=atlas.charset + twins, glyphs=np.concatenate([atlas.glyphs, np.zeros_like(atlas.glyphs)], axis=1),
+      ink_boxes=doubled(atlas.ink_boxes), bearings=doubled(atlas.bearings), advances=doubled(atlas.advances),
+      present=doubled(atlas.present)), k
+
+
 _SPEC = {
     # key: (dtype kind check, ndim)
     "format_version": ("i", 0),

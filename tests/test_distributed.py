@@ -13,7 +13,6 @@ import sys
 import tensorflow as tf
 
 from conftest import ROOT
-from ocr_tf import config as config_lib
 from ocr_tf import input_pipeline, train
 from test_train import FAST, METRIC_KEYS, cli_args, event_values, run_script, subprocess_env, tiny_config  # noqa: F401,F811  pylint: disable=unused-import
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import types
 
@@ -72,24 +71,10 @@ def fraction_near(points: np.ndarray, quads: np.ndarray) -> float:
 
 
 def twin_generator(generator: synth.Generator) -> tuple[synth.Generator, int]:
-  """A generator whose charset is followed by an inkless twin of every character.
-
-  Each twin has its character's advance, bearing and ink box, so a sample whose
-  labels point some letters at their twins keeps the very same layout, affine
-  and quads, but only the other letters leave ink. Returns it and the id offset
-  of the twins.
-  """
-  sub = generator.atlas
-  k = len(sub.charset)
-  twins = "".join(chr(0x100 + j) for j in range(k))
-  doubled = lambda a: np.concatenate([a, a], axis=1)
-  twin_atlas = dataclasses.replace(
-      sub, charset=sub.charset + twins,
-      glyphs=np.concatenate([sub.glyphs, np.zeros_like(sub.glyphs)], axis=1),
-      ink_boxes=doubled(sub.ink_boxes), bearings=doubled(sub.bearings),
-      advances=doubled(sub.advances), present=doubled(sub.present))
+  """The generator on atlas_lib.inkless_twins of its atlas; returns it and the id offset of the twins."""
+  twin_atlas, k = atlas_lib.inkless_twins(generator.atlas)
   config = ml_collections.ConfigDict(generator.config.to_dict())
-  config.charset = sub.charset + twins
+  config.charset = twin_atlas.charset
   return synth.Generator(config, twin_atlas, generator.seed), k
 
 

@@ -48,7 +48,7 @@ class Programs:
     widths = g.spec.canvas_widths
     text = self.text
 
-    def pixels(p: dict, knobs: dict) -> dict:
+    def pixels(p: dict, knobs: tf.Tensor) -> dict:
       # Two XLA programs: compiled as one, XLA schedules the pair several times slower.
       bucket = tf.reduce_sum(tf.cast(tf.constant(widths, tf.int32) < p["line_bound"][0], tf.int32))
       out = tf.switch_case(bucket, [functools.partial(text, p, knobs, tf.constant(w, tf.int32)) for w in widths])
@@ -137,8 +137,8 @@ class Generator:
     self.glyphs = layout_lib.glyphs(self.atlas)
     spec_lib.check_fit(d, self.atlas)
     self.spec = spec_lib.make_spec(d, self.glyphs, self.atlas)
-    self.knobs = spec_lib.knobs(d)
     self.layout = draws.layout(self.L, self.spec.short_scratches, self.spec.long_scratches)
+    self.knob_vector, self.knob_slots = spec_lib.knobs(d, self.layout)
     self.rules = _text_rules(d)
     self.text_tables = _text_tables(d, self.charset, self.rules)
     # The pixels depend on the config and the atlas, not on the seed: generators that share both (the
@@ -169,10 +169,11 @@ class Generator:
     return {"index": index, "text": text_lib.text_string(ids, length, self.text_tables), "labels": ids,
             "label_length": length, "font": font, "uniforms": u, "line_bound": bound}
 
-  def decode_params(self, params: dict, knobs: dict | None = None) -> dict:
+  def decode_params(self, params: dict, knobs: tf.Tensor | None = None) -> dict:
     """The named parameters [B, ...] of a batch of sample_params (what the programs render), with this
     generator's knobs or the given ones."""
-    return params_lib.decode(params, self.layout, self.knobs if knobs is None else knobs, self.spec)
+    vector = self.knob_vector if knobs is None else knobs
+    return params_lib.decode(params, self.layout, spec_lib.Knobs(vector, self.knob_slots), self.spec)
 
   # --------------------------------------------------------------- stage 2
 
@@ -186,7 +187,7 @@ class Generator:
     is what makes sample i the same bytes in any batch, on any replica.
     """
     numeric = {k: v[None] for k, v in params.items() if k not in ("text", "index")}
-    out = tf.nest.map_structure(lambda t: t[0], self.programs.pixels(numeric, self.knobs))
+    out = tf.nest.map_structure(lambda t: t[0], self.programs.pixels(numeric, self.knob_vector))
     out.update({k: params[k] for k in _RENDERED})
     return out
 
@@ -198,7 +199,7 @@ class Generator:
 
   def render_text(self, params: dict, canvas_w: int) -> dict:
     """The text program on a canvas `canvas_w` wide (one of canvas_widths): alpha, clean, quads, boxes, cells."""
-    return self.programs.text(params, self.knobs, tf.constant(canvas_w, tf.int32))
+    return self.programs.text(params, self.knob_vector, tf.constant(canvas_w, tf.int32))
 
   @_NOT_CONVERTED
   def sample(self, index) -> dict:
@@ -212,7 +213,7 @@ class Generator:
 
   # --------------------------------------------------------------- the programs' bodies
 
-  def _render_text(self, p: dict, knobs: dict, canvas_w: tf.Tensor) -> dict:
+  def _render_text(self, p: dict, knobs: tf.Tensor, canvas_w: tf.Tensor) -> dict:
     """Layout, canvas, warp and quads (first XLA program), on a canvas `canvas_w` wide.
 
     `canvas_w` is a scalar tensor that XLA takes as a compile-time constant: the
@@ -230,6 +231,6 @@ class Generator:
             "letter_cells": cells, "letter_mask": tf.range(s.max_length)[None, :] < p["label_length"][:, None],
             "angle": p["angle"]}
 
-  def _compose(self, p: dict, knobs: dict, alpha: tf.Tensor) -> tf.Tensor:
+  def _compose(self, p: dict, knobs: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """The degraded image (second XLA program) from the warped coverage."""
     return degrade.compose(alpha, self.decode_params(p, knobs), self.spec)

@@ -56,31 +56,28 @@ def _directions(u, lay: draws.Layout, name: str):
   return tf.stack([tf.cos(a), tf.sin(a)], axis=-1)
 
 
-def _geometry(u, lay: draws.Layout, k: dict, spec) -> dict:
+def _geometry(u, m, lay: draws.Layout, k, spec) -> dict:
   one = lambda name, i=0: lay.one(u, name, i)
-  uni = lambda name, lo_hi, i=0: draws.uniform(one(name, i), lo_hi)
+  uni = lambda name, i=0: lay.one(m, name, i)
   theta = (-k["max_angle"] + 2.0 * k["max_angle"] * one("angle")) * _RAD
   shear = shear_degrees(one("shear"), k)
   phi = one("light_direction") * (2 * math.pi)
   out = {"trig": tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear * _RAD), tf.cos(phi), tf.sin(phi)], axis=1),
-         "font_px": uni("font_px", k["font_px"]), "angle": uni("angle", (-k["max_angle"], k["max_angle"])),
+         "font_px": uni("font_px"), "angle": uni("angle"),
          "shear": shear}
   lo, hi = k["spacing_em"]
   out["spacing"] = (lo + (hi - lo) * lay.take(u, "spacing")) * spec.pixel_size
-  out["margins"] = tf.stack([uni("margins", k["margins_px"], 0), uni("margins", k["margins_px"], 1),
-                             uni("margins", k["margins_px"], 2), uni("margin_bottom", k["margins_px"])], 1)
+  out["margins"] = tf.stack([uni("margins", 0), uni("margins", 1), uni("margins", 2), uni("margin_bottom")], 1)
   position = lay.take(u, "position")
   out["position"] = position if spec.random_position else tf.zeros_like(position)
   if spec.crop_box:
-    (a0, a1), (b0, b1) = k["crop_ascent_em"], k["crop_descent_em"]
-    out["crop"] = tf.stack([a0 + (a1 - a0) * one("crop"), b0 + (b1 - b0) * one("crop", 1)],
-                           axis=1) * spec.pixel_size
+    out["crop"] = lay.take(m, "crop") * spec.pixel_size
   return out
 
 
-def _appearance(u, lay: draws.Layout, k: dict) -> dict:
+def _appearance(u, m, lay: draws.Layout, k) -> dict:
   one = lambda name, i=0: lay.one(u, name, i)
-  uni = lambda name, lo_hi, i=0: draws.uniform(one(name, i), lo_hi)
+  uni = lambda name, i=0: lay.one(m, name, i)
   coin = lambda name, p_, i=0: one(name, i) < p_
 
   def tint(name, level, amount):
@@ -91,32 +88,29 @@ def _appearance(u, lay: draws.Layout, k: dict) -> dict:
   return {
       "morph": tf.where(morph_on[:, None], tf.stack([draws.randint(one("morph", 0), k["morph_close_open"]),
                                                      draws.randint(one("morph", 1), k["morph_dilate_erode"])], 1), 0),
-      "paper": tint("paper_tint", uni("paper_level", k["paper_level"]), k["paper_tint"]),
-      "ink": tint("ink_tint", uni("ink_level", k["ink_level"]), k["ink_tint"]),
+      "paper": tint("paper_tint", uni("paper_level"), k["paper_tint"]),
+      "ink": tint("ink_tint", uni("ink_level"), k["ink_tint"]),
       "invert": coin("invert", k["invert_probability"]),
       "octaves": octave_w / tf.reduce_sum(octave_w, axis=1, keepdims=True),
-      "background": tf.stack([uni("background", k["background_noise"], 0),
-                              uni("background", k["background_saturation"], 1)], 1),
-      "grain": tf.stack([uni("grain", k["grain"], 0), uni("grain", k["grain_contrast"], 1),
-                         uni("grain", k["grain_saturation"], 2), uni("grain", k["grain_brightness"], 3)], 1),
+      "background": lay.take(m, "background"),
+      "grain": lay.take(m, "grain"),
       "illumination": tf.stack([tf.where(coin("illumination", k["illumination_probability"], 0),
-                                         uni("illumination", k["illumination_strength"], 1), 0.0),
+                                         uni("illumination", 1), 0.0),
                                 one("light_direction") * (2 * math.pi)], 1),
       "jpeg": tf.stack([tf.where(coin("jpeg", k["jpeg_probability"], 0), 1.0, 0.0),
-                        uni("jpeg", k["jpeg_quality"], 1)], 1),
-      "color": tf.stack([uni("color", k["contrast"], 0), uni("color", k["brightness"], 1),
-                         uni("color", k["saturation"], 2)], 1),
+                        uni("jpeg", 1)], 1),
+      "color": lay.take(m, "color"),
   }
 
 
-def _optics(u, lay: draws.Layout, k: dict, spec) -> dict:
+def _optics(u, m, lay: draws.Layout, k, spec) -> dict:
   one = lambda name, i=0: lay.one(u, name, i)
   out = {"downscale": one("downscale") < k["downscale_probability"]}
   if spec.resample:
-    out["downscale_factor"] = draws.uniform(one("downscale_factor"), k["downscale_factor"])
+    out["downscale_factor"] = lay.one(m, "downscale_factor")
   if spec.low_res_noise:
-    out["low_res_noise"] = tf.where(out["downscale"], draws.uniform(one("low_res_noise"), k["low_res_noise"]), 0.0)
-  blur = tf.where(one("blur", 0) < k["blur_probability"], draws.uniform(one("blur", 1), k["blur_sigma"]), 0.0)
+    out["low_res_noise"] = tf.where(out["downscale"], lay.one(m, "low_res_noise"), 0.0)
+  blur = tf.where(one("blur", 0) < k["blur_probability"], lay.one(m, "blur", 1), 0.0)
   if spec.blur_at_low_res:  # a sigma in low-resolution pixels is `factor` times as wide (2 without resample)
     blur = blur * tf.where(out["downscale"], out.get("downscale_factor", 2.0), 1.0)
   out["blur"] = blur
@@ -130,13 +124,14 @@ def _optics(u, lay: draws.Layout, k: dict, spec) -> dict:
 def decode(p: dict, lay: draws.Layout, k: dict, spec) -> dict:
   """Parameters [B, ...] of a batch of samples: p (sample_params' fields, batched) with the named draws decoded."""
   u = p["uniforms"]
+  m = k.map_ranges(u)  # every range slot mapped to its range at once
   out = dict(p)
-  out.update(_geometry(u, lay, k, spec))
+  out.update(_geometry(u, m, lay, k, spec))
   out["short_dirs"] = _directions(u, lay, "short_scratches")
   out["long_dirs"] = _directions(u, lay, "long_scratches")
   out["short_scratches"] = _scratches(u, lay, "short_scratches", k, spec.short_scratches, False)
   out["long_scratches"] = _scratches(u, lay, "long_scratches", k, spec.long_scratches, spec.long_scratch_black)
-  out.update(_appearance(u, lay, k))
-  out.update(_optics(u, lay, k, spec))
+  out.update(_appearance(u, m, lay, k))
+  out.update(_optics(u, m, lay, k, spec))
   return out
 

@@ -102,10 +102,69 @@ def knob_values(d: ml_collections.ConfigDict) -> dict:
   return k
 
 
-def knobs(d: ml_collections.ConfigDict) -> dict:
-  """knob_values as float32 scalar tensors: inputs of the compiled programs, not constants inside them."""
-  return {name: tuple(tf.constant(v, tf.float32) for v in value) if isinstance(value, tuple)
-          else tf.constant(value, tf.float32) for name, value in knob_values(d).items()}
+# Uniform slots that are drawn as a value in a range: (slot, position in the slot, knob of the range).
+RANGE_SLOTS = (("font_px", 0, "font_px"), ("angle", 0, "angle"), ("margins", 0, "margins_px"),
+               ("margins", 1, "margins_px"), ("margins", 2, "margins_px"), ("margin_bottom", 0, "margins_px"),
+               ("paper_level", 0, "paper_level"), ("ink_level", 0, "ink_level"),
+               ("background", 0, "background_noise"), ("background", 1, "background_saturation"),
+               ("grain", 0, "grain"), ("grain", 1, "grain_contrast"), ("grain", 2, "grain_saturation"),
+               ("grain", 3, "grain_brightness"), ("illumination", 1, "illumination_strength"),
+               ("blur", 1, "blur_sigma"), ("jpeg", 1, "jpeg_quality"), ("color", 0, "contrast"),
+               ("color", 1, "brightness"), ("color", 2, "saturation"), ("downscale_factor", 0, "downscale_factor"),
+               ("low_res_noise", 0, "low_res_noise"), ("crop", 0, "crop_ascent_em"), ("crop", 1, "crop_descent_em"))
+
+
+class Knobs:
+  """The knobs of a config packed in one float32 vector, read by name: k['max_angle'] is a scalar tensor,
+  k['font_px'] a (lo, hi) pair of them; map_ranges(u) maps every range slot of the uniforms at once.
+
+  One vector is one input of the compiled programs (a tensor per knob would be
+  some forty inputs for every sample's two program launches), and the ranges
+  are applied to the whole uniform vector in one elementwise operation (lo +
+  span * u, with lo 0 and span 1 where a slot is not a range) instead of some
+  thirty scalar ones.
+  """
+
+  def __init__(self, vector: tf.Tensor, slots: dict):
+    self.vector = vector
+    self.slots = slots
+
+  def __getitem__(self, name: str):
+    start, size = self.slots[name]
+    if size == 1:
+      return self.vector[start]
+    return tuple(self.vector[start + i] for i in range(size))
+
+  def map_ranges(self, u: tf.Tensor) -> tf.Tensor:
+    """lo + span * u for uniforms u [..., N] of the layout the knobs were made for."""
+    (lo, n), (span, _) = self.slots["range_lo"], self.slots["range_span"]
+    return self.vector[lo:lo + n] + self.vector[span:span + n] * u
+
+
+def knob_slots(values: dict) -> dict:
+  """name -> (start, size) in the packed vector, in the order of the values."""
+  slots, o = {}, 0
+  for name, value in values.items():
+    size = len(value) if isinstance(value, tuple) else 1
+    slots[name] = (o, size)
+    o += size
+  return slots
+
+
+def knobs(d: ml_collections.ConfigDict, lay) -> tuple[tf.Tensor, dict]:
+  """(the packed float32 vector of knob_values and the range maps of layout `lay`, its slots): an input of the
+  compiled programs, not constants in them."""
+  values = knob_values(d)
+  ranges = dict(values, angle=(-values["max_angle"], values["max_angle"]))
+  lo, span = [0.0] * lay.size, [1.0] * lay.size
+  for slot, i, knob in RANGE_SLOTS:
+    start, stop = lay.slots[slot]
+    assert start + i < stop, (slot, i)
+    a, b = ranges[knob]
+    lo[start + i], span[start + i] = a, b - a
+  values.update(range_lo=tuple(lo), range_span=tuple(span))
+  flat = [float(x) for v in values.values() for x in (v if isinstance(v, tuple) else (v,))]
+  return tf.constant(flat, tf.float32), knob_slots(values)
 
 
 def check_fit(d: ml_collections.ConfigDict, a: atlas_lib.Atlas) -> None:
