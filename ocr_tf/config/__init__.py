@@ -96,6 +96,14 @@ def _frozen_copy(config: ml_collections.ConfigDict, checked_as: str) -> CheckedC
   return CheckedConfig(ml_collections.ConfigDict(copy.deepcopy(config.to_dict())), checked_as, _KEY)
 
 
+def _checked(value: ml_collections.ConfigDict, kind: str, validate) -> CheckedConfig:
+  """`value` itself when it is a CheckedConfig of this kind, else validate(value) and a checked copy."""
+  if isinstance(value, CheckedConfig) and value._checked_as == kind:  # pylint: disable=protected-access
+    return value
+  validate(value)
+  return _frozen_copy(value, kind)
+
+
 def check(config: ml_collections.ConfigDict) -> CheckedConfig:
   """Validates a full config (validate_config) and returns it as a CheckedConfig; raises ConfigError."""
   validate_config(config)
@@ -104,9 +112,7 @@ def check(config: ml_collections.ConfigDict) -> CheckedConfig:
 
 def checked(config: ml_collections.ConfigDict) -> CheckedConfig:
   """`config` itself when it is a CheckedConfig of a full config, else check(config)."""
-  if isinstance(config, CheckedConfig) and config._checked_as == "config":  # pylint: disable=protected-access
-    return config
-  return check(config)
+  return _checked(config, "config", validate_config)
 
 
 def check_data(data: ml_collections.ConfigDict) -> CheckedConfig:
@@ -117,6 +123,4 @@ def check_data(data: ml_collections.ConfigDict) -> CheckedConfig:
 
 def checked_data(data: ml_collections.ConfigDict) -> CheckedConfig:
   """`data` itself when it is a checked data block (check_data, or the data block of check), else check_data."""
-  if isinstance(data, CheckedConfig) and data._checked_as == "data":  # pylint: disable=protected-access
-    return data
-  return check_data(data)
+  return _checked(data, "data", validate_data)

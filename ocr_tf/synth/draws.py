@@ -44,6 +44,7 @@ ADDED = (
     ("low_res_noise", 1), ("digits", 1),  # coin
     ("frequent", 2),  # coin, which word
 )
+ADDED_NAMES = tuple(name for name, _ in ADDED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +73,14 @@ class Layout:
     return u[..., start + k]
 
 
-def layout(max_length: int, short_scratches: int, long_scratches: int) -> Layout:
-  """The layout for lines of up to `max_length` letters and at most that many short and long scratches."""
+def layout(max_length: int, short_scratches: int, long_scratches: int, added: frozenset = frozenset(ADDED_NAMES)
+           ) -> Layout:
+  """The layout for lines of up to `max_length` letters and at most that many short and long scratches.
+
+  `added` names the ADDED slots the config uses: the second stream is drawn up
+  to the last of them only (not at all when none is used), which keeps it off
+  the per-sample path of configs that need none.
+  """
   sizes = list(FIRST) + [("ids", max_length), ("spacing", max_length),
                          ("short_scratches", (short_scratches + 1) * SCRATCH_FIELDS),
                          ("long_scratches", (long_scratches + 1) * SCRATCH_FIELDS)]
@@ -82,7 +89,8 @@ def layout(max_length: int, short_scratches: int, long_scratches: int) -> Layout
     slots[name] = (o, o + n)
     o += n
   first = o
-  for name, n in ADDED:
+  last = max([i for i, (name, _) in enumerate(ADDED) if name in added], default=-1)
+  for name, n in ADDED[:last + 1]:
     slots[name] = (o, o + n)
     o += n
   return Layout(slots, first, o)
@@ -93,6 +101,8 @@ def uniforms(seed: int, index: tf.Tensor, lay: Layout) -> tf.Tensor:
   base = tf.constant([seed, 0x0C12], tf.int64)
   sample_seed = tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
   first = tf.random.stateless_uniform([lay.first_size], sample_seed)
+  if lay.size == lay.first_size:
+    return first
   added_seed = tf.random.experimental.stateless_fold_in(sample_seed, 1)
   return tf.concat([first, tf.random.stateless_uniform([lay.size - lay.first_size], added_seed)], 0)
 

@@ -78,9 +78,10 @@ class ProgramCache:
 PROGRAMS = ProgramCache()
 
 
-def _program_key(atlas: atlas_lib.Atlas, charset: str, spec: spec_lib.Spec) -> tuple:
-  """What the programs depend on: the atlas' content, the charset (its subset of the atlas) and the structure."""
-  return atlas.fingerprint, charset, spec
+def _program_key(atlas: atlas_lib.Atlas, charset: str, spec: spec_lib.Spec, lay: draws.Layout) -> tuple:
+  """What the programs depend on: the atlas' content, the charset (its subset of the atlas), the structure and
+  the length of the uniforms (the added draws a config uses; it sizes the knobs' range maps too)."""
+  return atlas.fingerprint, charset, spec, lay.size
 
 
 def _font_cdf(font_names, italic_probability: float):
@@ -113,6 +114,14 @@ def _text_tables(d: ml_collections.ConfigDict, charset: charset_lib.Charset, rul
   return text_lib.text_tables(charset, rules, corpus, frequent)
 
 
+def _added_slots(spec: spec_lib.Spec, rules: text_lib.TextRules, tables: text_lib.TextTables) -> frozenset:
+  """The ADDED draws (ocr_tf.synth.draws) a config uses."""
+  used = {"case": tables.capitals is not None, "downscale_factor": spec.resample, "crop": spec.crop_box,
+          "short": rules.short_probability > 0, "low_res_noise": spec.low_res_noise,
+          "digits": tables.digit_ids is not None, "frequent": tables.frequent is not None}
+  return frozenset(name for name, on in used.items() if on)
+
+
 class Generator:
   """Makes samples for one data config, atlas and seed.
 
@@ -137,13 +146,15 @@ class Generator:
     self.glyphs = layout_lib.glyphs(self.atlas)
     spec_lib.check_fit(d, self.atlas)
     self.spec = spec_lib.make_spec(d, self.glyphs, self.atlas)
-    self.layout = draws.layout(self.L, self.spec.short_scratches, self.spec.long_scratches)
-    self.knob_vector, self.knob_slots = spec_lib.knobs(d, self.layout)
     self.rules = _text_rules(d)
     self.text_tables = _text_tables(d, self.charset, self.rules)
+    self.layout = draws.layout(self.L, self.spec.short_scratches, self.spec.long_scratches,
+                               _added_slots(self.spec, self.rules, self.text_tables))
+    self.knob_vector, self.knob_slots = spec_lib.knobs(d, self.layout)
     # The pixels depend on the config and the atlas, not on the seed: generators that share both (the
     # training and validation streams of a run) share the traced and compiled programs.
-    self.programs = programs.get(_program_key(atlas, d.charset, self.spec), lambda: Programs(self))
+    self.programs = programs.get(_program_key(atlas, d.charset, self.spec, self.layout),
+                                 lambda: Programs(self))
 
   @property
   def canvas_widths(self) -> list[int]:
@@ -163,8 +174,7 @@ class Generator:
     u = draws.uniforms(self.seed, index, self.layout)
     ids, length = text_lib.choose_text(u, self.layout, self.rules, self.text_tables, len(self.charset))
     font = text_lib.font_index(self.layout.one(u, "font"), self.atlas.num_fonts, self.font_cdf)
-    lo, hi = self.config.spacing_em
-    spacing = (lo + (hi - lo) * self.layout.take(u, "spacing")) * self.glyphs.pixel_size
+    spacing = params_lib.spacing_px(self.layout.take(u, "spacing"), self.config.spacing_em, self.glyphs.pixel_size)
     bound = layout_lib.line_bound(self.glyphs, font, ids, length, spacing, self.spec.max_overlap)
     return {"index": index, "text": text_lib.text_string(ids, length, self.text_tables), "labels": ids,
             "label_length": length, "font": font, "uniforms": u, "line_bound": bound}

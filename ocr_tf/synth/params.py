@@ -32,6 +32,12 @@ def shear_degrees(u, k: dict):
   return tf.where(u < p, lo + (hi - lo) * (u / tf.maximum(p, 1e-12)), 0.0)
 
 
+def spacing_px(u, spacing_em, pixel_size: float):
+  """Letter spacing in atlas pixels [..., L] from uniforms u [..., L] and the (lo, hi) range in em."""
+  lo, hi = spacing_em
+  return (lo + (hi - lo) * u) * pixel_size
+
+
 def _scratches(u, lay: draws.Layout, name: str, k: dict, count_max: int, black: bool):
   """Strokes [B, n, 9]: x, y (fractions), direction (radians), length, width, alpha (0: unused), r, g, b."""
   n_range, len_range, w_range = k[name], k[name[:-2] + "_length"], k[name[:-2] + "_width"]
@@ -65,8 +71,7 @@ def _geometry(u, m, lay: draws.Layout, k, spec) -> dict:
   out = {"trig": tf.stack([tf.cos(theta), tf.sin(theta), tf.tan(shear * _RAD), tf.cos(phi), tf.sin(phi)], axis=1),
          "font_px": uni("font_px"), "angle": uni("angle"),
          "shear": shear}
-  lo, hi = k["spacing_em"]
-  out["spacing"] = (lo + (hi - lo) * lay.take(u, "spacing")) * spec.pixel_size
+  out["spacing"] = spacing_px(lay.take(u, "spacing"), k["spacing_em"], spec.pixel_size)
   out["margins"] = tf.stack([uni("margins", 0), uni("margins", 1), uni("margins", 2), uni("margin_bottom")], 1)
   position = lay.take(u, "position")
   out["position"] = position if spec.random_position else tf.zeros_like(position)

@@ -158,6 +158,8 @@ def knobs(d: ml_collections.ConfigDict, lay) -> tuple[tf.Tensor, dict]:
   ranges = dict(values, angle=(-values["max_angle"], values["max_angle"]))
   lo, span = [0.0] * lay.size, [1.0] * lay.size
   for slot, i, knob in RANGE_SLOTS:
+    if slot not in lay.slots:  # an added slot this config does not draw
+      continue
     start, stop = lay.slots[slot]
     assert start + i < stop, (slot, i)
     a, b = ranges[knob]
